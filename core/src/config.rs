@@ -1,0 +1,460 @@
+//! Proxy configuration: the plain values the bindings read from JavaScript
+//! (`ConfigInput`), checked completely by `ConfigInput::validate` before
+//! anything listens, and the validated `ProxyConfig` the proxy runs with.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::secret::SecretKey;
+
+/// Default seconds that credentials and decisions stay cached per bucket.
+pub const DEFAULT_TTL_SECS: u32 = 300;
+/// Default time `close()` lets in-flight requests finish.
+pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u32 = 10_000;
+/// Upper bound for `threads`: more workers than this only add contention.
+pub const MAX_THREADS: u32 = 256;
+pub const DEFAULT_REGION: &str = "us-east-1";
+pub const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0";
+
+/// A configuration value that is missing, of the wrong shape or out of range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Path of the offending option, such as `cosMap.photos.port`.
+    pub field: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid config: {}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Addressing style towards a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressingStyle {
+    /// `https://bucket.host/key`
+    Virtual,
+    /// `https://host/bucket/key`
+    Path,
+}
+
+/// A bucket's configuration as read from JavaScript, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct BucketInput {
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    pub region: Option<String>,
+    pub tls: Option<bool>,
+    pub addressing_style: Option<String>,
+    pub access_key: Option<String>,
+    pub secret_key: Option<SecretKey>,
+    pub ttl: Option<f64>,
+}
+
+/// The whole configuration as read from JavaScript, before validation. Options
+/// that the bindings reject before this point (callbacks not yet supported,
+/// unknown keys) have no field here.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigInput {
+    pub cos_map: Option<Vec<(String, BucketInput)>>,
+    pub hmac_keystore: Vec<(String, SecretKey)>,
+    pub http_port: Option<i64>,
+    pub listen_address: Option<String>,
+    pub virtual_host_domains: Vec<String>,
+    pub shutdown_timeout_ms: Option<i64>,
+    pub threads: Option<i64>,
+    pub verify: Option<bool>,
+    pub skip_signature_validation: Option<bool>,
+}
+
+/// The HMAC pair the proxy signs backend requests with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HmacCredentials {
+    pub access_key: String,
+    pub secret_key: SecretKey,
+}
+
+/// A validated backend for one bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketConfig {
+    pub host: String,
+    pub port: u16,
+    pub region: String,
+    pub tls: bool,
+    pub addressing: AddressingStyle,
+    pub credentials: HmacCredentials,
+    /// How long credentials and decisions stay cached; zero disables caching.
+    pub ttl: Duration,
+}
+
+/// The validated configuration a server runs with.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub buckets: BTreeMap<String, BucketConfig>,
+    pub keystore: HashMap<String, SecretKey>,
+    pub http_port: Option<u16>,
+    pub listen_address: IpAddr,
+    pub virtual_host_domains: Vec<String>,
+    pub shutdown_timeout: Duration,
+    pub threads: usize,
+    pub verify: bool,
+    pub skip_signature_validation: bool,
+}
+
+impl ConfigInput {
+    /// Checks every option and returns the configuration the proxy runs with,
+    /// or the first invalid option with its path and the fix.
+    pub fn validate(self) -> Result<ProxyConfig, ConfigError> {
+        let http_port = self.http_port.map(|port| to_port("httpPort", port)).transpose()?;
+        if http_port.is_none() {
+            return Err(ConfigError::new(
+                "httpPort",
+                "no listener configured: set httpPort (0 picks a free port)",
+            ));
+        }
+        let listen_address = match self.listen_address {
+            None => DEFAULT_LISTEN_ADDRESS.parse().expect("constant address parses"),
+            Some(text) => text.parse().map_err(|_| {
+                ConfigError::new(
+                    "listenAddress",
+                    format!("'{text}' is not an IP address; use e.g. \"127.0.0.1\" or \"0.0.0.0\""),
+                )
+            })?,
+        };
+        let buckets = validate_buckets(self.cos_map)?;
+        let keystore = validate_keystore(self.hmac_keystore)?;
+        let skip_signature_validation = self.skip_signature_validation.unwrap_or(false);
+        if keystore.is_empty() && !skip_signature_validation {
+            return Err(ConfigError::new(
+                "hmacKeystore",
+                "no client keys configured: add { accessKey, secretKey } entries, \
+                 or set skipSignatureValidation for development",
+            ));
+        }
+        let virtual_host_domains = validate_domains(self.virtual_host_domains)?;
+        let shutdown_timeout_ms = match self.shutdown_timeout_ms {
+            None => u64::from(DEFAULT_SHUTDOWN_TIMEOUT_MS),
+            Some(ms) if (0..=3_600_000).contains(&ms) => ms as u64,
+            Some(ms) => {
+                return Err(ConfigError::new(
+                    "shutdownTimeoutMs",
+                    format!("{ms} is out of range; use 0 to 3600000 milliseconds"),
+                ))
+            }
+        };
+        let threads = match self.threads {
+            None => 1,
+            Some(n) if (1..=i64::from(MAX_THREADS)).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(ConfigError::new(
+                    "threads",
+                    format!("{n} is out of range; use 1 to {MAX_THREADS}"),
+                ))
+            }
+        };
+        Ok(ProxyConfig {
+            buckets,
+            keystore,
+            http_port,
+            listen_address,
+            virtual_host_domains,
+            shutdown_timeout: Duration::from_millis(shutdown_timeout_ms),
+            threads,
+            verify: self.verify.unwrap_or(true),
+            skip_signature_validation,
+        })
+    }
+}
+
+fn to_port(field: &str, port: i64) -> Result<u16, ConfigError> {
+    u16::try_from(port).map_err(|_| {
+        ConfigError::new(field, format!("{port} is not a TCP port; use 0 to 65535 (0 picks a free port)"))
+    })
+}
+
+fn validate_buckets(
+    cos_map: Option<Vec<(String, BucketInput)>>,
+) -> Result<BTreeMap<String, BucketConfig>, ConfigError> {
+    let cos_map = cos_map.ok_or_else(|| {
+        ConfigError::new("cosMap", "missing: map each bucket name to its backend, e.g. { photos: { host, accessKey, secretKey } }")
+    })?;
+    let mut buckets = BTreeMap::new();
+    for (name, input) in cos_map {
+        let bucket = validate_bucket(&name, input)?;
+        buckets.insert(name, bucket);
+    }
+    Ok(buckets)
+}
+
+fn validate_bucket(name: &str, input: BucketInput) -> Result<BucketConfig, ConfigError> {
+    let field = |option: &str| format!("cosMap.{name}.{option}");
+    if !is_valid_bucket_name(name) {
+        return Err(ConfigError::new(
+            format!("cosMap.{name}"),
+            "not a valid bucket name: use 1 to 255 characters of a-z, A-Z, 0-9, '.', '-' and '_'",
+        ));
+    }
+    let host = input
+        .host
+        .filter(|host| !host.trim().is_empty())
+        .ok_or_else(|| ConfigError::new(field("host"), "missing: set the backend host name, e.g. \"s3.us-east-1.amazonaws.com\""))?;
+    if host.contains(['/', ' ', '?', '#', '@']) || host.contains("://") {
+        return Err(ConfigError::new(
+            field("host"),
+            format!("'{host}' is not a host name; give the name alone, without scheme, port or path"),
+        ));
+    }
+    let port = match input.port {
+        None => 443,
+        Some(port) if port > 0 => to_port(&field("port"), port)?,
+        Some(port) => {
+            return Err(ConfigError::new(field("port"), format!("{port} is not a backend port; use 1 to 65535")))
+        }
+    };
+    let region = input.region.unwrap_or_else(|| DEFAULT_REGION.to_string());
+    if region.is_empty() || !region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(ConfigError::new(field("region"), format!("'{region}' is not a region name such as \"us-east-1\"")));
+    }
+    let addressing = match input.addressing_style.as_deref() {
+        None | Some("virtual") => AddressingStyle::Virtual,
+        Some("path") => AddressingStyle::Path,
+        Some(other) => {
+            return Err(ConfigError::new(
+                field("addressingStyle"),
+                format!("'{other}' is not an addressing style; use \"virtual\" or \"path\""),
+            ))
+        }
+    };
+    let credentials = match (input.access_key, input.secret_key) {
+        (Some(access_key), Some(secret_key)) if !access_key.is_empty() && !secret_key.expose().is_empty() => {
+            HmacCredentials { access_key, secret_key }
+        }
+        (Some(_), None) | (Some(_), Some(_)) => {
+            return Err(ConfigError::new(field("secretKey"), "missing or empty: set both accessKey and secretKey"))
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new(field("accessKey"), "missing: set both accessKey and secretKey"))
+        }
+        (None, None) => {
+            return Err(ConfigError::new(
+                field("accessKey"),
+                "missing backend credentials: set accessKey and secretKey",
+            ))
+        }
+    };
+    let ttl = match input.ttl {
+        None => Duration::from_secs(u64::from(DEFAULT_TTL_SECS)),
+        Some(ttl) if ttl.is_finite() && ttl >= 0.0 && ttl <= 31_536_000.0 => Duration::from_secs_f64(ttl),
+        Some(ttl) => {
+            return Err(ConfigError::new(field("ttl"), format!("{ttl} is out of range; use 0 to 31536000 seconds (0 disables caching)")))
+        }
+    };
+    Ok(BucketConfig {
+        host,
+        port,
+        region,
+        tls: input.tls.unwrap_or(port == 443),
+        addressing,
+        credentials,
+        ttl,
+    })
+}
+
+/// Bucket names as clients address them. Stricter S3 rules (lower case only,
+/// 3 to 63 characters) are the backend's to enforce; the proxy only keeps out
+/// characters that would change how a path or host is parsed.
+fn is_valid_bucket_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+fn validate_keystore(entries: Vec<(String, SecretKey)>) -> Result<HashMap<String, SecretKey>, ConfigError> {
+    let mut keystore = HashMap::new();
+    for (index, (access_key, secret_key)) in entries.into_iter().enumerate() {
+        if access_key.is_empty() {
+            return Err(ConfigError::new(format!("hmacKeystore[{index}].accessKey"), "must not be empty"));
+        }
+        if secret_key.expose().is_empty() {
+            return Err(ConfigError::new(format!("hmacKeystore[{index}].secretKey"), "must not be empty"));
+        }
+        if keystore.insert(access_key.clone(), secret_key).is_some() {
+            return Err(ConfigError::new(
+                format!("hmacKeystore[{index}].accessKey"),
+                format!("'{access_key}' is listed twice; keep one entry per access key"),
+            ));
+        }
+    }
+    Ok(keystore)
+}
+
+fn validate_domains(domains: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    domains
+        .into_iter()
+        .enumerate()
+        .map(|(index, domain)| {
+            let normalized = domain.trim_end_matches('.').to_ascii_lowercase();
+            let valid = !normalized.is_empty()
+                && normalized.split('.').all(|label| {
+                    !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if valid {
+                Ok(normalized)
+            } else {
+                Err(ConfigError::new(
+                    format!("virtualHostDomains[{index}]"),
+                    format!("'{domain}' is not a host name such as \"s3.example.com\""),
+                ))
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket() -> BucketInput {
+        BucketInput {
+            host: Some("127.0.0.1".into()),
+            port: Some(9000),
+            access_key: Some("backend".into()),
+            secret_key: Some(SecretKey::new("backend-secret")),
+            ..Default::default()
+        }
+    }
+
+    fn input() -> ConfigInput {
+        ConfigInput {
+            cos_map: Some(vec![("photos".into(), bucket())]),
+            hmac_keystore: vec![("client".into(), SecretKey::new("client-secret"))],
+            http_port: Some(0),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let config = input().validate().unwrap();
+        let photos = &config.buckets["photos"];
+        assert_eq!(photos.region, "us-east-1");
+        assert_eq!(photos.addressing, AddressingStyle::Virtual);
+        assert!(!photos.tls, "port 9000 defaults to plain HTTP");
+        assert_eq!(photos.ttl, Duration::from_secs(300));
+        assert_eq!(config.threads, 1);
+        assert!(config.verify);
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn port_443_defaults_to_tls() {
+        let mut config = input();
+        config.cos_map.as_mut().unwrap()[0].1.port = None;
+        let config = config.validate().unwrap();
+        assert_eq!(config.buckets["photos"].port, 443);
+        assert!(config.buckets["photos"].tls);
+    }
+
+    #[test]
+    fn missing_cos_map_names_field() {
+        let mut config = input();
+        config.cos_map = None;
+        assert_eq!(config.validate().unwrap_err().field, "cosMap");
+    }
+
+    #[test]
+    fn bucket_without_host_names_field() {
+        let mut config = input();
+        config.cos_map.as_mut().unwrap()[0].1.host = None;
+        assert_eq!(config.validate().unwrap_err().field, "cosMap.photos.host");
+    }
+
+    #[test]
+    fn host_with_scheme_rejected() {
+        let mut config = input();
+        config.cos_map.as_mut().unwrap()[0].1.host = Some("https://s3.example.test".into());
+        assert_eq!(config.validate().unwrap_err().field, "cosMap.photos.host");
+    }
+
+    #[test]
+    fn port_out_of_range_rejected() {
+        let mut config = input();
+        config.http_port = Some(70000);
+        let error = config.validate().unwrap_err();
+        assert_eq!(error.field, "httpPort");
+        assert!(error.message.contains("70000"));
+    }
+
+    #[test]
+    fn no_listener_rejected() {
+        let mut config = input();
+        config.http_port = None;
+        assert_eq!(config.validate().unwrap_err().field, "httpPort");
+    }
+
+    #[test]
+    fn empty_keystore_rejected_unless_skipping() {
+        let mut config = input();
+        config.hmac_keystore.clear();
+        assert_eq!(config.clone().validate().unwrap_err().field, "hmacKeystore");
+        config.skip_signature_validation = Some(true);
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn duplicate_access_key_rejected() {
+        let mut config = input();
+        config.hmac_keystore.push(("client".into(), SecretKey::new("other")));
+        assert_eq!(config.validate().unwrap_err().field, "hmacKeystore[1].accessKey");
+    }
+
+    #[test]
+    fn addressing_style_checked() {
+        let mut config = input();
+        config.cos_map.as_mut().unwrap()[0].1.addressing_style = Some("vhost".into());
+        assert_eq!(config.validate().unwrap_err().field, "cosMap.photos.addressingStyle");
+    }
+
+    #[test]
+    fn half_credentials_rejected() {
+        let mut config = input();
+        config.cos_map.as_mut().unwrap()[0].1.secret_key = None;
+        assert_eq!(config.validate().unwrap_err().field, "cosMap.photos.secretKey");
+    }
+
+    #[test]
+    fn threads_range_checked() {
+        let mut config = input();
+        config.threads = Some(0);
+        assert_eq!(config.validate().unwrap_err().field, "threads");
+    }
+
+    #[test]
+    fn domains_normalized() {
+        let mut config = input();
+        config.virtual_host_domains = vec!["S3.Example.Test.".into()];
+        assert_eq!(config.validate().unwrap().virtual_host_domains, vec!["s3.example.test"]);
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let config = input().validate().unwrap();
+        let text = format!("{config:?}");
+        assert!(!text.contains("backend-secret"));
+        assert!(!text.contains("client-secret"));
+    }
+}

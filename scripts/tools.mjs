@@ -1,0 +1,75 @@
+// Installs the tools that the build, the tests, the demo and the benchmark need
+// into ignored folders under .tools/, once. Every helper is idempotent: it
+// returns at once when the tool is already there.
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+export const toolsDir = join(root, '.tools')
+export const venvDir = join(toolsDir, 'venv')
+export const cargoRoot = join(toolsDir, 'cargo')
+
+/** Returns true when `command` runs from PATH. */
+function onPath(command) {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0
+}
+
+function run(command, args, options = {}) {
+  console.error(`[tools] ${command} ${args.join(' ')}`)
+  execFileSync(command, args, { stdio: ['ignore', 'inherit', 'inherit'], ...options })
+}
+
+/** Creates .tools/venv and installs the given PyPI packages into it when any is missing. */
+export function ensureVenv(packages) {
+  mkdirSync(toolsDir, { recursive: true })
+  const python = join(venvDir, 'bin', 'python')
+  if (!existsSync(python)) run('python3', ['-m', 'venv', venvDir])
+  const missing = packages.filter((spec) => {
+    const name = spec.split(/[=<>\[]/)[0]
+    return spawnSync(python, ['-m', 'pip', 'show', '-q', name], { stdio: 'ignore' }).status !== 0
+  })
+  if (missing.length > 0) run(python, ['-m', 'pip', 'install', '-q', ...missing])
+  return join(venvDir, 'bin')
+}
+
+/**
+ * Returns a folder to prepend to PATH so that `cmake` runs, or null when
+ * cmake is already on PATH.
+ */
+export function ensureCmake() {
+  if (onPath('cmake')) return null
+  return ensureVenv(['cmake'])
+}
+
+/** Returns the path of the s3s-fs binary, installing it with cargo when missing. */
+export function ensureS3sFs() {
+  const binary = join(cargoRoot, 'bin', 's3s-fs')
+  if (!existsSync(binary)) {
+    run('cargo', ['install', 's3s-fs', '--version', '0.14.1', '--locked', '--features', 'binary', '--root', cargoRoot])
+  }
+  return binary
+}
+
+/** Installs Debian packages with apt-get when their commands are missing. */
+export function ensureApt(commandsToPackages) {
+  const missing = Object.entries(commandsToPackages).filter(([command]) => !onPath(command))
+  if (missing.length === 0) return
+  const sudo = process.getuid && process.getuid() !== 0 ? ['sudo'] : []
+  const apt = (args) => run(sudo.length ? 'sudo' : 'apt-get', sudo.length ? ['apt-get', ...args] : args, {
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  })
+  apt(['update', '-q'])
+  apt(['install', '-y', '-q', ...new Set(missing.map(([, pkg]) => pkg))])
+}
+
+/**
+ * Installs what the benchmark runs besides the proxy: nginx (the fast origin)
+ * and wrk (the load generator) from Debian, and s3s-fs. Returns their paths.
+ */
+export function ensureBenchTools() {
+  ensureApt({ nginx: 'nginx', wrk: 'wrk' })
+  const which = (command) => execFileSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).trim()
+  return { nginx: which('nginx'), wrk: which('wrk'), s3sFs: ensureS3sFs() }
+}

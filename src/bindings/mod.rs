@@ -1,0 +1,5 @@
+//! The `#[napi]` surface: JavaScript values in, core config and server
+//! handles out.
+
+mod config;
+mod server;

@@ -1,0 +1,205 @@
+//! Where a request goes: the backend of its bucket, the path and query sent
+//! there, and the backend connection (`HttpPeer`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
+use osp_core::config::{AddressingStyle, BucketConfig};
+use osp_core::s3::S3Error;
+use pingora::upstreams::peer::HttpPeer;
+
+/// How long a backend host's resolved addresses are reused.
+const DNS_CACHE_TTL: Duration = Duration::from_secs(30);
+/// Max backend hosts whose addresses are cached at once.
+const DNS_CACHE_CAPACITY: u64 = 1024;
+/// Time allowed for the TCP (and TLS) connection to a backend.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle backend connection stays in the pool for reuse.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The backend a request is forwarded to.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub bucket_name: String,
+    pub bucket: Arc<BucketConfig>,
+    /// The path sent to the backend, already encoded as signed.
+    pub path: String,
+    /// The query sent to the backend, without presigned-URL parameters.
+    pub query: String,
+}
+
+impl Route {
+    /// Builds the route of a request for `bucket_name` whose key path is
+    /// `encoded_key_path` (`/` plus the encoded key, or `/` alone).
+    pub fn new(bucket_name: &str, bucket: Arc<BucketConfig>, encoded_key_path: &str, raw_query: &str) -> Self {
+        let path = match bucket.addressing {
+            AddressingStyle::Virtual => encoded_key_path.to_string(),
+            AddressingStyle::Path if encoded_key_path == "/" => format!("/{bucket_name}"),
+            AddressingStyle::Path => format!("/{bucket_name}{encoded_key_path}"),
+        };
+        Self {
+            bucket_name: bucket_name.to_string(),
+            path,
+            query: forwarded_query(raw_query),
+            bucket,
+        }
+    }
+
+    /// The host name the backend request is addressed and signed for.
+    pub fn host(&self) -> String {
+        match self.bucket.addressing {
+            AddressingStyle::Virtual => format!("{}.{}", self.bucket_name, self.bucket.host),
+            AddressingStyle::Path => self.bucket.host.clone(),
+        }
+    }
+
+    /// The Host header value: the host name, plus the port unless it is the
+    /// scheme's default.
+    pub fn host_header(&self) -> String {
+        let default_port = if self.bucket.tls { 443 } else { 80 };
+        if self.bucket.port == default_port {
+            self.host()
+        } else {
+            format!("{}:{}", self.host(), self.bucket.port)
+        }
+    }
+
+    /// Path and query as written on the request line.
+    pub fn target(&self) -> String {
+        if self.query.is_empty() {
+            self.path.clone()
+        } else {
+            format!("{}?{}", self.path, self.query)
+        }
+    }
+}
+
+/// Drops the parameters of a client's presigned URL (`X-Amz-Signature`,
+/// `X-Amz-Credential`, ...): the backend request is signed in headers with
+/// the backend's own key. Every other parameter is kept as received.
+pub fn forwarded_query(raw_query: &str) -> String {
+    raw_query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or_default();
+            !is_presign_parameter(name)
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn is_presign_parameter(name: &str) -> bool {
+    const PARAMETERS: [&str; 7] = [
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Date",
+        "X-Amz-Expires",
+        "X-Amz-SignedHeaders",
+        "X-Amz-Signature",
+        "X-Amz-Security-Token",
+    ];
+    PARAMETERS.iter().any(|parameter| parameter.eq_ignore_ascii_case(name))
+}
+
+/// Resolves backend host names without blocking a worker thread, caching the
+/// answers briefly.
+pub struct Resolver {
+    cache: Cache<(String, u16), Arc<Vec<SocketAddr>>>,
+}
+
+impl Resolver {
+    pub fn new() -> Self {
+        Self {
+            cache: Cache::builder()
+                .max_capacity(DNS_CACHE_CAPACITY)
+                .time_to_live(DNS_CACHE_TTL)
+                .build(),
+        }
+    }
+
+    pub async fn resolve(&self, host: &str, port: u16) -> Result<SocketAddr, S3Error> {
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            return Ok(SocketAddr::new(ip, port));
+        }
+        let key = (host.to_string(), port);
+        let addresses = self
+            .cache
+            .try_get_with(key, async {
+                let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+                if found.is_empty() {
+                    return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses"));
+                }
+                Ok(Arc::new(found))
+            })
+            .await
+            .map_err(|error: Arc<std::io::Error>| {
+                S3Error::bad_gateway(format!("could not resolve backend host '{host}': {error}"))
+            })?;
+        Ok(addresses[0])
+    }
+}
+
+/// Builds the backend connection for `route` at `address`.
+pub fn backend_peer(route: &Route, address: SocketAddr, verify: bool) -> HttpPeer {
+    let sni = if route.bucket.tls { route.host() } else { String::new() };
+    let mut peer = HttpPeer::new(address, route.bucket.tls, sni);
+    let options = &mut peer.options;
+    options.connection_timeout = Some(CONNECT_TIMEOUT);
+    options.total_connection_timeout = Some(CONNECT_TIMEOUT);
+    options.idle_timeout = Some(IDLE_TIMEOUT);
+    options.verify_cert = verify;
+    options.verify_hostname = verify;
+    peer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use osp_core::config::HmacCredentials;
+    use osp_core::secret::SecretKey;
+
+    fn bucket(addressing: AddressingStyle, port: u16, tls: bool) -> Arc<BucketConfig> {
+        Arc::new(BucketConfig {
+            host: "s3.example.test".into(),
+            port,
+            region: "us-east-1".into(),
+            tls,
+            addressing,
+            credentials: HmacCredentials {
+                access_key: "a".into(),
+                secret_key: SecretKey::new("s"),
+            },
+            ttl: Duration::from_secs(300),
+        })
+    }
+
+    #[test]
+    fn path_style_prefixes_bucket() {
+        let route = Route::new("photos", bucket(AddressingStyle::Path, 9000, false), "/a%20b", "");
+        assert_eq!(route.path, "/photos/a%20b");
+        assert_eq!(route.host_header(), "s3.example.test:9000");
+    }
+
+    #[test]
+    fn path_style_bucket_request() {
+        let route = Route::new("photos", bucket(AddressingStyle::Path, 443, true), "/", "list-type=2");
+        assert_eq!(route.target(), "/photos?list-type=2");
+        assert_eq!(route.host_header(), "s3.example.test");
+    }
+
+    #[test]
+    fn virtual_style_moves_bucket_to_host() {
+        let route = Route::new("photos", bucket(AddressingStyle::Virtual, 443, true), "/key", "");
+        assert_eq!(route.path, "/key");
+        assert_eq!(route.host(), "photos.s3.example.test");
+    }
+
+    #[test]
+    fn presign_parameters_dropped() {
+        let query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&versionId=3&X-Amz-Signature=ab&x-amz-expires=5&uploads";
+        assert_eq!(forwarded_query(query), "versionId=3&uploads");
+    }
+}

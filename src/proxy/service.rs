@@ -1,0 +1,305 @@
+//! The pingora `ProxyHttp` implementation: each phase is a short delegate
+//! around the per-request context.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::Method;
+use osp_core::config::{BucketConfig, ProxyConfig};
+use osp_core::s3::list_buckets::list_buckets_xml;
+use osp_core::s3::S3Error;
+use osp_core::sigv4::RequestView;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+
+use super::auth::authenticate;
+use super::ctx::{InFlight, RequestCtx, RequestIds};
+use super::errors::{log_failure, s3_error_for};
+use super::request::{ParsedRequest, RequestPlan};
+use super::route::{backend_peer, Resolver, Route};
+use super::upstream::rewrite_for_backend;
+
+/// Target of the per-request access events; enable them with
+/// `RUST_LOG=object_storage_proxy::access=info`.
+pub const ACCESS_LOG_TARGET: &str = "object_storage_proxy::access";
+
+/// Everything the proxy phases share across requests of one server.
+pub struct ProxyState {
+    pub config: ProxyConfig,
+    pub buckets: HashMap<String, Arc<BucketConfig>>,
+    pub resolver: Resolver,
+    pub request_ids: RequestIds,
+    pub in_flight: Arc<InFlight>,
+}
+
+impl ProxyState {
+    pub fn new(config: ProxyConfig) -> Self {
+        let buckets = config
+            .buckets
+            .iter()
+            .map(|(name, bucket)| (name.clone(), Arc::new(bucket.clone())))
+            .collect();
+        Self {
+            config,
+            buckets,
+            resolver: Resolver::new(),
+            request_ids: RequestIds::new(),
+            in_flight: Arc::new(InFlight::default()),
+        }
+    }
+}
+
+/// The S3 proxy that pingora drives.
+pub struct S3Proxy {
+    pub state: Arc<ProxyState>,
+}
+
+/// What `request_filter` decided.
+enum Decision {
+    /// Forward the request to the route's backend.
+    Forward,
+    /// The proxy answered the request itself.
+    Answered,
+}
+
+impl S3Proxy {
+    /// Authenticates the request, then routes it: the signature is checked
+    /// before the bucket is looked up, so an unauthenticated caller learns
+    /// nothing about the bucket map.
+    async fn decide(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Decision, S3Error> {
+        let state = &self.state;
+        let header = session.req_header();
+        let parsed = ParsedRequest::from_header(header)?;
+        let view = RequestView {
+            method: header.method.as_str(),
+            raw_path: &parsed.raw_path,
+            raw_query: parsed.raw_query.as_deref(),
+            headers: &header.headers,
+            authority: header.uri.authority().map(|authority| authority.as_str()),
+        };
+        let auth = authenticate(&view, &state.config.keystore, state.config.skip_signature_validation)?;
+        ctx.access_key = auth.access_key.clone();
+
+        let target = parsed.target(header, &state.config.virtual_host_domains)?;
+        ctx.operation = parsed.operation(header, &target);
+        let Some(bucket_name) = target.bucket.clone() else {
+            return self.answer_service_request(session, ctx).await;
+        };
+        ctx.bucket = Some(bucket_name.clone());
+        let bucket = state
+            .buckets
+            .get(&bucket_name)
+            .cloned()
+            .ok_or_else(|| S3Error::no_such_bucket(&bucket_name))?;
+
+        let plan = RequestPlan::new(header, &auth)?;
+        ctx.route = Some(Route::new(
+            &bucket_name,
+            bucket,
+            &target.encoded_key_path,
+            parsed.raw_query.as_deref().unwrap_or(""),
+        ));
+        ctx.payload = Some(auth.payload);
+        ctx.body = plan.body;
+        if plan.expects_continue {
+            session
+                .as_downstream_mut()
+                .write_continue_response()
+                .await
+                .map_err(|error| S3Error::internal(format!("could not send 100 Continue: {error}")))?;
+        }
+        Ok(Decision::Forward)
+    }
+
+    /// Answers requests without a bucket: `GET /` lists the configured buckets.
+    async fn answer_service_request(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Decision, S3Error> {
+        if session.req_header().method != Method::GET {
+            return Err(S3Error::new(
+                405,
+                "MethodNotAllowed",
+                "The specified method is not allowed against this resource.",
+            ));
+        }
+        let owner = ctx.access_key.as_deref().unwrap_or("anonymous");
+        let xml = list_buckets_xml(owner, self.state.config.buckets.keys().map(String::as_str));
+        write_response(session, ctx, 200, Bytes::from(xml)).await;
+        Ok(Decision::Answered)
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for S3Proxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new(self.state.request_ids.next_id(), &self.state.in_flight)
+    }
+
+    /// Parses, authenticates and routes the request; errors are answered here
+    /// as S3 XML and the request goes no further.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        match self.decide(session, ctx).await {
+            Ok(Decision::Forward) => Ok(false),
+            Ok(Decision::Answered) => Ok(true),
+            Err(error) => {
+                tracing::debug!(request_id = %ctx.request_id, code = error.code, message = %error.message, "request rejected");
+                write_error(session, ctx, &error).await;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Connects to the backend of the request's bucket; nothing else ever
+    /// picks a host.
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        let route = ctx
+            .route
+            .as_ref()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "request has no route"))?;
+        let address = match self.state.resolver.resolve(&route.host(), route.bucket.port).await {
+            Ok(address) => address,
+            Err(error) => {
+                ctx.failure = Some(error);
+                return Err(Error::explain(ErrorType::ConnectNoRoute, "backend host not resolved"));
+            }
+        };
+        Ok(Box::new(backend_peer(route, address, self.state.config.verify)))
+    }
+
+    /// Rewrites the request for the backend and signs it with the bucket's
+    /// credentials. Runs once per connection attempt, so the body checks
+    /// restart here too: a retry replays the body from its start.
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(body) = ctx.body.as_mut() {
+            body.restart();
+        }
+        let (Some(route), Some(payload)) = (ctx.route.as_ref(), ctx.payload.as_ref()) else {
+            return Err(Error::explain(ErrorType::InternalError, "request has no route"));
+        };
+        rewrite_for_backend(upstream_request, route, payload).map_err(|error| {
+            ctx.failure = Some(error);
+            Error::explain(ErrorType::InternalError, "could not rewrite the request for the backend")
+        })
+    }
+
+    /// Verifies the body while it streams; a failed check aborts the backend
+    /// request before its last bytes are sent.
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(check) = ctx.body.as_mut() {
+            check.process(body, end_of_stream).map_err(|error| {
+                tracing::info!(request_id = %ctx.request_id, code = error.code, message = %error.message, "request body rejected");
+                ctx.failure = Some(error);
+                Error::explain(ErrorType::InvalidHTTPHeader, "request body failed verification")
+            })?;
+        }
+        // pingora hands body-less requests an empty piece at the end, which
+        // its upstream writer reports as a write after the end; None is the
+        // same end without the noise.
+        if end_of_stream && body.as_ref().is_some_and(Bytes::is_empty) {
+            *body = None;
+        }
+        Ok(())
+    }
+
+    /// This proxy logs its own failures in `fail_to_proxy`, with the request id.
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, _error: &Error) -> bool {
+        true
+    }
+
+    /// Answers a request that could not be proxied with an S3 XML error.
+    async fn fail_to_proxy(&self, session: &mut Session, error: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+        let s3_error = match ctx.failure.take() {
+            Some(failure) => Some(failure),
+            None => s3_error_for(error),
+        };
+        let Some(s3_error) = s3_error else {
+            // The client connection failed; there is nobody left to answer.
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        };
+        log_failure(&ctx.request_id, ctx.bucket.as_deref(), &s3_error, error);
+        if session.response_written().is_none() {
+            write_error(session, ctx, &s3_error).await;
+        }
+        FailToProxy {
+            error_code: s3_error.status,
+            can_reuse_downstream: false,
+        }
+    }
+
+    /// Writes one access event per request.
+    async fn logging(&self, session: &mut Session, _error: Option<&Error>, ctx: &mut RequestCtx) {
+        if !tracing::enabled!(target: ACCESS_LOG_TARGET, tracing::Level::INFO) {
+            return;
+        }
+        let status = session
+            .response_written()
+            .map(|response| response.status.as_u16())
+            .or(ctx.local_status)
+            .unwrap_or(0);
+        let header = session.req_header();
+        tracing::info!(
+            target: ACCESS_LOG_TARGET,
+            request_id = %ctx.request_id,
+            method = %header.method,
+            bucket = ctx.bucket.as_deref().unwrap_or("-"),
+            operation = %ctx.operation,
+            access_key = ctx.access_key.as_deref().unwrap_or("-"),
+            status,
+            bytes_in = session.body_bytes_read(),
+            bytes_out = session.body_bytes_sent(),
+            duration_ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+    }
+}
+
+/// Writes an S3 XML error with the request id. HEAD responses carry no body,
+/// as HTTP requires. A request whose body was not read yet closes the
+/// connection afterwards instead of draining a body nobody needs.
+pub async fn write_error(session: &mut Session, ctx: &mut RequestCtx, error: &S3Error) {
+    if !session.as_downstream_mut().is_body_done() {
+        session.set_keepalive(None);
+    }
+    let body = Bytes::from(error.to_xml(&ctx.request_id));
+    write_response(session, ctx, error.status, body).await;
+}
+
+/// Writes a complete response with an XML body (omitted for HEAD).
+async fn write_response(session: &mut Session, ctx: &mut RequestCtx, status: u16, body: Bytes) {
+    let is_head = session.req_header().method == Method::HEAD;
+    let body = if is_head { Bytes::new() } else { body };
+    let result = async {
+        let mut header = ResponseHeader::build(status, Some(4))?;
+        header.insert_header("content-type", "application/xml")?;
+        header.insert_header("content-length", body.len().to_string())?;
+        header.insert_header("x-amz-request-id", ctx.request_id.as_str())?;
+        session.write_response_header(Box::new(header), body.is_empty()).await?;
+        if !body.is_empty() {
+            session.write_response_body(Some(body), true).await?;
+        }
+        Ok::<(), Box<Error>>(())
+    }
+    .await;
+    ctx.local_status = Some(status);
+    if let Err(error) = result {
+        tracing::debug!(request_id = %ctx.request_id, %error, "could not write the response; the client connection is gone");
+    }
+}
