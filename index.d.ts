@@ -22,6 +22,60 @@ export declare class ProxyServer {
   close(): Promise<void>
 }
 
+/** The backend of one bucket. */
+export interface BucketConfig {
+  /** Backend host name, without scheme or port.  */
+  host: string
+  /** Backend port, default 443.  */
+  port?: number
+  /** Region the backend request is signed for, default "us-east-1".  */
+  region?: string
+  /** Use HTTPS towards the backend; default true when the port is 443.  */
+  tls?: boolean
+  /** Addressing towards the backend, default 'virtual' (bucket.host/key).  */
+  addressingStyle?: 'virtual' | 'path'
+  /** Access key id the proxy signs backend requests with.  */
+  accessKey: string
+  /** Secret access key the proxy signs backend requests with.  */
+  secretKey: string
+  /** Seconds that credentials and decisions stay cached, default 300; 0 disables caching.  */
+  ttl?: number
+  /** How aws-chunked uploads are forwarded; only 'decode' (plain bytes) is supported for now.  */
+  streamingUploads?: 'decode'
+  /** Only false is supported for now.  */
+  addContentMd5?: false
+}
+
+/** A client key pair accepted by the proxy. */
+export interface HmacKey {
+  accessKey: string
+  secretKey: string
+}
+
+/** Configuration of one proxy server. */
+export interface ProxyServerConfig {
+  /** Bucket name as clients address it -> its backend.  */
+  cosMap: Record<string, BucketConfig>
+  /** Client keys accepted by the proxy; required unless skipSignatureValidation is set.  */
+  hmacKeystore?: Array<HmacKey>
+  /** HTTP listener port; 0 picks a free port, reported as `ProxyServer.httpPort`.  */
+  httpPort?: number
+  /** IP address to listen on, default "0.0.0.0".  */
+  listenAddress?: string
+  /** The proxy's own host names: a Host of "<bucket>.<domain>" is a virtual-host style request.  */
+  virtualHostDomains?: Array<string>
+  /** How long close() lets in-flight requests finish, in milliseconds; default 10000.  */
+  shutdownTimeoutMs?: number
+  /** Worker threads of the proxy, default 1.  */
+  threads?: number
+  /** Verify backend TLS certificates, default true.  */
+  verify?: boolean
+  /** Accept requests without checking their signatures; for development only. Default false.  */
+  skipSignatureValidation?: boolean
+  /** Only false is supported for now: Signature Version 2 requests are answered 400 InvalidRequest.  */
+  allowSigV2?: false
+}
+
 /**
  * Starts a proxy server. Resolves once it is listening; rejects with an
  * `Error` whose `code` is `ERR_INVALID_CONFIG`, `ERR_ADDRESS_IN_USE` or

@@ -57,9 +57,9 @@ describe('awkward object keys', { timeout: 60_000 }, () => {
           name = err.name
           assert.ok(status !== undefined, `no HTTP response: ${err}`)
         }
-        const what = `${command.constructor.name}: ${status} ${name}`
-        assert.notEqual(status, 403, what)
-        assert.notEqual(name, 'SignatureDoesNotMatch', what)
+        const outcome = `${command.constructor.name}: ${status} ${name}`
+        assert.notEqual(status, 403, outcome)
+        assert.notEqual(name, 'SignatureDoesNotMatch', outcome)
       }
     })
   }

@@ -100,7 +100,7 @@ const { startServer } = require(process.env.ADDON_PATH)
 startServer({
   listenAddress: '127.0.0.1',
   httpPort: 0,
-  cosMap: { b: { host: '127.0.0.1', port: 1, tls: false, accessKey: 'k', secretKey: 's' } },
+  cosMap: { b: { host: '127.0.0.1', port: 1, tls: false, addressingStyle: 'path', accessKey: 'k', secretKey: 's' } },
   hmacKeystore: [{ accessKey: 'a', secretKey: 's' }],
 }).then(async (server) => {
   console.log('listening ' + server.httpPort)

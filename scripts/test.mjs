@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
-import { ensureS3sFs, root } from './tools.mjs'
+import { ensureCmake, ensureS3sFs, root } from './tools.mjs'
 
 const SOURCES = ['src', 'core/src', 'Cargo.toml', 'core/Cargo.toml', 'Cargo.lock', 'build.rs']
 
@@ -44,7 +44,10 @@ const failed = []
 
 const s3sFs = ensureS3sFs()
 
-if (!step('Rust tests', 'cargo', ['test', '--workspace'])) failed.push('cargo test')
+// pingora-core's zlib-ng build script needs cmake for the Rust tests too.
+const cmakeDir = ensureCmake()
+const cargoEnv = cmakeDir ? { ...process.env, PATH: `${cmakeDir}:${process.env.PATH}` } : process.env
+if (!step('Rust tests', 'cargo', ['test', '--workspace'], { env: cargoEnv })) failed.push('cargo test')
 
 let addonReady = addonIsCurrent()
 if (!addonReady) {

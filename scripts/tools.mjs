@@ -64,12 +64,27 @@ export function ensureApt(commandsToPackages) {
   apt(['install', '-y', '-q', ...new Set(missing.map(([, pkg]) => pkg))])
 }
 
+/** Installs Debian packages that provide no command (such as nginx modules) with apt-get when missing. */
+export function ensureDebianPackages(packages) {
+  const installed = (pkg) =>
+    spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' }).stdout?.includes('install ok installed')
+  const missing = packages.filter((pkg) => !installed(pkg))
+  if (missing.length === 0) return
+  const sudo = process.getuid && process.getuid() !== 0 ? ['sudo'] : []
+  const apt = (args) => run(sudo.length ? 'sudo' : 'apt-get', sudo.length ? ['apt-get', ...args] : args, {
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  })
+  apt(['update', '-q'])
+  apt(['install', '-y', '-q', ...missing])
+}
+
 /**
  * Installs what the benchmark runs besides the proxy: nginx (the fast origin)
  * and wrk (the load generator) from Debian, and s3s-fs. Returns their paths.
  */
 export function ensureBenchTools() {
   ensureApt({ nginx: 'nginx', wrk: 'wrk' })
+  ensureDebianPackages(['libnginx-mod-http-lua'])
   const which = (command) => execFileSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).trim()
   return { nginx: which('nginx'), wrk: which('wrk'), s3sFs: ensureS3sFs() }
 }

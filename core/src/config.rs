@@ -239,6 +239,12 @@ fn validate_bucket(name: &str, input: BucketInput) -> Result<BucketConfig, Confi
             ))
         }
     };
+    if addressing == AddressingStyle::Virtual && host.parse::<IpAddr>().is_ok() {
+        return Err(ConfigError::new(
+            field("addressingStyle"),
+            format!("virtual-host addressing puts the bucket in front of the host name, which '{host}' is not; set addressingStyle: \"path\""),
+        ));
+    }
     let credentials = match (input.access_key, input.secret_key) {
         (Some(access_key), Some(secret_key)) if !access_key.is_empty() && !secret_key.expose().is_empty() => {
             HmacCredentials { access_key, secret_key }
@@ -258,7 +264,7 @@ fn validate_bucket(name: &str, input: BucketInput) -> Result<BucketConfig, Confi
     };
     let ttl = match input.ttl {
         None => Duration::from_secs(u64::from(DEFAULT_TTL_SECS)),
-        Some(ttl) if ttl.is_finite() && ttl >= 0.0 && ttl <= 31_536_000.0 => Duration::from_secs_f64(ttl),
+        Some(ttl) if (0.0..=31_536_000.0).contains(&ttl) => Duration::from_secs_f64(ttl),
         Some(ttl) => {
             return Err(ConfigError::new(field("ttl"), format!("{ttl} is out of range; use 0 to 31536000 seconds (0 disables caching)")))
         }
@@ -332,6 +338,7 @@ mod tests {
         BucketInput {
             host: Some("127.0.0.1".into()),
             port: Some(9000),
+            addressing_style: Some("path".into()),
             access_key: Some("backend".into()),
             secret_key: Some(SecretKey::new("backend-secret")),
             ..Default::default()
@@ -352,7 +359,7 @@ mod tests {
         let config = input().validate().unwrap();
         let photos = &config.buckets["photos"];
         assert_eq!(photos.region, "us-east-1");
-        assert_eq!(photos.addressing, AddressingStyle::Virtual);
+        assert_eq!(photos.addressing, AddressingStyle::Path);
         assert!(!photos.tls, "port 9000 defaults to plain HTTP");
         assert_eq!(photos.ttl, Duration::from_secs(300));
         assert_eq!(config.threads, 1);
@@ -427,6 +434,16 @@ mod tests {
         let mut config = input();
         config.cos_map.as_mut().unwrap()[0].1.addressing_style = Some("vhost".into());
         assert_eq!(config.validate().unwrap_err().field, "cosMap.photos.addressingStyle");
+    }
+
+    #[test]
+    fn virtual_addressing_needs_host_name() {
+        let mut config = input();
+        config.cos_map.as_mut().unwrap()[0].1.addressing_style = None;
+        assert_eq!(config.clone().validate().unwrap_err().field, "cosMap.photos.addressingStyle");
+        config.cos_map.as_mut().unwrap()[0].1.host = Some("s3.example.test".into());
+        let config = config.validate().unwrap();
+        assert_eq!(config.buckets["photos"].addressing, AddressingStyle::Virtual, "virtual is the default");
     }
 
     #[test]

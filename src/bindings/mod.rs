@@ -3,3 +3,4 @@
 
 mod config;
 mod server;
+mod types;

@@ -17,7 +17,7 @@ pub enum BodyCheck {
     Sha256(Sha256Check),
     /// The body is aws-chunked: decoded while it streams, with chunk
     /// signatures, trailer checksum and decoded length verified.
-    Chunked(ChunkedCheck),
+    Chunked(Box<ChunkedCheck>),
 }
 
 impl BodyCheck {
@@ -212,7 +212,7 @@ mod tests {
             expected_trailer: None,
             decoded_length: Some(11),
         };
-        let mut check = BodyCheck::Chunked(ChunkedCheck::new(options).unwrap());
+        let mut check = BodyCheck::Chunked(Box::new(ChunkedCheck::new(options).unwrap()));
         let raw: &[u8] = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
         let (first, second) = raw.split_at(9);
         assert_eq!(run(&mut check, &[first, second]).unwrap(), b"hello world");

@@ -98,12 +98,12 @@ impl RequestPlan {
         let body = match &auth.payload {
             PayloadMode::Hash(hex) => Some(BodyCheck::Sha256(Sha256Check::new(hex))),
             PayloadMode::Unsigned => None,
-            streaming => Some(BodyCheck::Chunked(ChunkedCheck::new(DecoderOptions {
+            streaming => Some(BodyCheck::Chunked(Box::new(ChunkedCheck::new(DecoderOptions {
                 signing: chunk_signing(streaming, auth)?,
                 trailer: streaming.has_trailer(),
                 expected_trailer: header_str(header, "x-amz-trailer").map(str::to_ascii_lowercase),
                 decoded_length,
-            })?)),
+            })?))),
         };
         let expects_continue = header
             .headers

@@ -1,0 +1,70 @@
+//! TypeScript declarations of the config objects `startServer` accepts.
+//! `config.rs` reads the objects property by property, so it can reject
+//! unknown keys; these structs exist for the generated `index.d.ts`.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use napi_derive::napi;
+
+/// Configuration of one proxy server.
+#[napi(object)]
+pub struct ProxyServerConfig {
+    /** Bucket name as clients address it -> its backend. */
+    pub cos_map: HashMap<String, BucketConfig>,
+    /** Client keys accepted by the proxy; required unless skipSignatureValidation is set. */
+    pub hmac_keystore: Option<Vec<HmacKey>>,
+    /** HTTP listener port; 0 picks a free port, reported as `ProxyServer.httpPort`. */
+    pub http_port: Option<u32>,
+    /** IP address to listen on, default "0.0.0.0". */
+    pub listen_address: Option<String>,
+    /** The proxy's own host names: a Host of "<bucket>.<domain>" is a virtual-host style request. */
+    pub virtual_host_domains: Option<Vec<String>>,
+    /** How long close() lets in-flight requests finish, in milliseconds; default 10000. */
+    pub shutdown_timeout_ms: Option<u32>,
+    /** Worker threads of the proxy, default 1. */
+    pub threads: Option<u32>,
+    /** Verify backend TLS certificates, default true. */
+    pub verify: Option<bool>,
+    /** Accept requests without checking their signatures; for development only. Default false. */
+    pub skip_signature_validation: Option<bool>,
+    /** Only false is supported for now: Signature Version 2 requests are answered 400 InvalidRequest. */
+    #[napi(ts_type = "false")]
+    pub allow_sig_v2: Option<bool>,
+}
+
+/// The backend of one bucket.
+#[napi(object)]
+pub struct BucketConfig {
+    /** Backend host name, without scheme or port. */
+    pub host: String,
+    /** Backend port, default 443. */
+    pub port: Option<u32>,
+    /** Region the backend request is signed for, default "us-east-1". */
+    pub region: Option<String>,
+    /** Use HTTPS towards the backend; default true when the port is 443. */
+    pub tls: Option<bool>,
+    /** Addressing towards the backend, default 'virtual' (bucket.host/key). */
+    #[napi(ts_type = "'virtual' | 'path'")]
+    pub addressing_style: Option<String>,
+    /** Access key id the proxy signs backend requests with. */
+    pub access_key: String,
+    /** Secret access key the proxy signs backend requests with. */
+    pub secret_key: String,
+    /** Seconds that credentials and decisions stay cached, default 300; 0 disables caching. */
+    pub ttl: Option<f64>,
+    /** How aws-chunked uploads are forwarded; only 'decode' (plain bytes) is supported for now. */
+    #[napi(ts_type = "'decode'")]
+    pub streaming_uploads: Option<String>,
+    /** Only false is supported for now. */
+    #[napi(ts_type = "false")]
+    pub add_content_md5: Option<bool>,
+}
+
+/// A client key pair accepted by the proxy.
+#[napi(object)]
+pub struct HmacKey {
+    pub access_key: String,
+    pub secret_key: String,
+}
