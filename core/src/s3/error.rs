@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::chunked::ChunkedError;
+use crate::sigv2::SigV2Error;
 use crate::sigv4::SigV4Error;
 
 /// An error answered to the client in S3's format: HTTP status, S3 error code
@@ -116,6 +117,13 @@ impl std::error::Error for S3Error {}
 
 impl From<SigV4Error> for S3Error {
     fn from(error: SigV4Error) -> Self {
+        let (code, status) = error.s3_code();
+        Self::new(status, code, error.to_string())
+    }
+}
+
+impl From<SigV2Error> for S3Error {
+    fn from(error: SigV2Error) -> Self {
         let (code, status) = error.s3_code();
         Self::new(status, code, error.to_string())
     }
