@@ -34,16 +34,31 @@ export interface BucketConfig {
   tls?: boolean
   /** Addressing towards the backend, default 'virtual' (bucket.host/key).  */
   addressingStyle?: 'virtual' | 'path'
-  /** Access key id the proxy signs backend requests with.  */
-  accessKey: string
+  /** Access key id the proxy signs backend requests with; omit to use bucketCredsFetcher.  */
+  accessKey?: string
   /** Secret access key the proxy signs backend requests with.  */
-  secretKey: string
+  secretKey?: string
   /** Seconds that credentials and decisions stay cached, default 300; 0 disables caching.  */
   ttl?: number
   /** How aws-chunked uploads are forwarded; only 'decode' (plain bytes) is supported for now.  */
   streamingUploads?: 'decode'
   /** Only false is supported for now.  */
   addContentMd5?: false
+}
+
+export interface CopySource {
+  bucket: string
+  key: string
+}
+
+/**
+ * What `bucketCredsFetcher` may return as an object: an HMAC pair or an
+ * IBM Cloud API key.
+ */
+export interface CredentialsObject {
+  accessKey?: string
+  secretKey?: string
+  apiKey?: string
 }
 
 /** A client key pair accepted by the proxy. */
@@ -72,8 +87,43 @@ export interface ProxyServerConfig {
   verify?: boolean
   /** Accept requests without checking their signatures; for development only. Default false.  */
   skipSignatureValidation?: boolean
-  /** Only false is supported for now: Signature Version 2 requests are answered 400 InvalidRequest.  */
-  allowSigV2?: false
+  /** Accept Signature Version 2 from clients, default true.  */
+  allowSigV2?: boolean
+  /** * Decides whether the caller may make this request. `token` is the access key the
+   * client signed with. Decisions are cached for the bucket's `ttl`.
+   */
+  validator?: (token: string, bucket: string, request: RequestInfo) => boolean | Promise<boolean>
+  /** * Returns the backend credentials for a bucket that has no accessKey/secretKey:
+   * `{ accessKey, secretKey }`, `{ apiKey }`, an IBM Cloud API key string, or the JSON
+   * string `{"access_key": ..., "secret_key": ...}`. Cached per token and bucket for the bucket's `ttl`.
+   */
+  bucketCredsFetcher?: (token: string, bucket: string) => string | { accessKey: string; secretKey: string } | { apiKey: string } | Promise<string | { accessKey: string; secretKey: string } | { apiKey: string }>
+  /** * Returns the secret of a client access key that is not in hmacKeystore, or null when
+   * the key is unknown. Secrets are cached for `secretCacheTtl` seconds.
+   */
+  hmacFetcher?: (accessKey: string) => string | null | undefined | Promise<string | null | undefined>
+  /** Max time one callback call may take, in milliseconds, default 5000.  */
+  callbackTimeoutMs?: number
+  /** Seconds a secret returned by hmacFetcher stays cached, default 300; 0 disables caching.  */
+  secretCacheTtl?: number
+}
+
+/** The request as a validator receives it (`RequestInfo` in TypeScript). */
+export interface RequestInfo {
+  method: string
+  bucket: string
+  key?: string | null
+  /** S3 API action, such as "GetObject", "PutObject", "ListObjectsV2" or "DeleteObjects".  */
+  operation: string
+  /** Decoded query parameters; the signature parameters of a presigned URL are left out.  */
+  query: Record<string, string>
+  /** Lower-case header names; no Authorization header, signatures or secrets.  */
+  headers: Record<string, string>
+  sourceIp: string
+  /** The object a CopyObject or UploadPartCopy reads.  */
+  copySource?: CopySourceJs
+  /** DeleteObjects: the keys listed in the request body.  */
+  deleteKeys?: Array<string>
 }
 
 /**

@@ -114,7 +114,7 @@ async function s3sFsBinary() {
   return ensureS3sFs()
 }
 
-async function waitForPort(port, child, timeoutMs) {
+export async function waitForPort(port, child, timeoutMs) {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) return false
@@ -124,7 +124,7 @@ async function waitForPort(port, child, timeoutMs) {
   return false
 }
 
-function stopChild(child, timeoutMs = 5000) {
+export function stopChild(child, timeoutMs = 5000) {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)

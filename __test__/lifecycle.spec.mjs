@@ -213,13 +213,22 @@ describe('server lifecycle', { timeout: 120_000 }, () => {
       await assertInvalidConfig({ ...validConfig(), httpPort: 'x' }, 'httpPort')
     })
 
-    // TODO: flip these to acceptance tests when the JS callbacks are implemented.
-    // Until then a callback must be rejected, never ignored.
     for (const name of ['validator', 'bucketCredsFetcher', 'hmacFetcher']) {
-      test(`${name} (not implemented yet)`, async () => {
-        await assertInvalidConfig({ ...validConfig(), [name]: () => true }, name)
+      test(`${name} that is not a function`, async () => {
+        await assertInvalidConfig({ ...validConfig(), [name]: 'yes' }, name)
       })
     }
+
+    // Options this version does not implement yet are rejected, never ignored.
+    for (const name of ['httpsPort', 'tls', 'caCert', 'iamEndpoint']) {
+      test(`${name} (not implemented yet)`, async () => {
+        await assertInvalidConfig({ ...validConfig(), [name]: name === 'httpsPort' ? 0 : 'x' }, name)
+      })
+    }
+
+    test('bucket apiKey (not implemented yet)', async () => {
+      await assertInvalidConfig({ ...validConfig(), cosMap: { [BUCKET]: { ...bucketConfig(1), apiKey: 'k' } } }, 'apiKey')
+    })
   })
 
   test('close() lets a large download finish', async (t) => {

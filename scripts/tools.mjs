@@ -85,6 +85,6 @@ export function ensureDebianPackages(packages) {
 export function ensureBenchTools() {
   ensureApt({ nginx: 'nginx', wrk: 'wrk' })
   ensureDebianPackages(['libnginx-mod-http-lua'])
-  const which = (command) => execFileSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).trim()
-  return { nginx: which('nginx'), wrk: which('wrk'), s3sFs: ensureS3sFs() }
+  const locate = (command) => execFileSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).trim()
+  return { nginx: locate('nginx'), wrk: locate('wrk'), s3sFs: ensureS3sFs() }
 }

@@ -13,6 +13,12 @@ use crate::secret::SecretKey;
 pub const DEFAULT_TTL_SECS: u32 = 300;
 /// Default time `close()` lets in-flight requests finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u32 = 10_000;
+/// Default time a JavaScript callback may take before the request fails.
+pub const DEFAULT_CALLBACK_TIMEOUT_MS: u32 = 5_000;
+/// Default seconds a secret returned by `hmacFetcher` stays cached.
+pub const DEFAULT_SECRET_CACHE_TTL_SECS: u32 = 300;
+/// Upper bound for cache lifetimes (`ttl`, `secretCacheTtl`): one year.
+pub const MAX_CACHE_TTL_SECS: f64 = 31_536_000.0;
 /// Upper bound for `threads`: more workers than this only add contention.
 pub const MAX_THREADS: u32 = 256;
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -79,6 +85,19 @@ pub struct ConfigInput {
     pub threads: Option<i64>,
     pub verify: Option<bool>,
     pub skip_signature_validation: Option<bool>,
+    pub allow_sig_v2: Option<bool>,
+    pub callback_timeout_ms: Option<i64>,
+    pub secret_cache_ttl: Option<f64>,
+    /// Which JavaScript callbacks were given; the bindings keep the functions.
+    pub callbacks: Callbacks,
+}
+
+/// Which JavaScript callbacks the configuration sets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Callbacks {
+    pub validator: bool,
+    pub bucket_creds_fetcher: bool,
+    pub hmac_fetcher: bool,
 }
 
 /// The HMAC pair the proxy signs backend requests with.
@@ -96,7 +115,8 @@ pub struct BucketConfig {
     pub region: String,
     pub tls: bool,
     pub addressing: AddressingStyle,
-    pub credentials: HmacCredentials,
+    /// Static backend credentials; None when `bucketCredsFetcher` supplies them.
+    pub credentials: Option<HmacCredentials>,
     /// How long credentials and decisions stay cached; zero disables caching.
     pub ttl: Duration,
 }
@@ -113,13 +133,21 @@ pub struct ProxyConfig {
     pub threads: usize,
     pub verify: bool,
     pub skip_signature_validation: bool,
+    /// Accept AWS Signature Version 2 from clients.
+    pub allow_sig_v2: bool,
+    pub callback_timeout: Duration,
+    pub secret_cache_ttl: Duration,
+    pub callbacks: Callbacks,
 }
 
 impl ConfigInput {
     /// Checks every option and returns the configuration the proxy runs with,
     /// or the first invalid option with its path and the fix.
     pub fn validate(self) -> Result<ProxyConfig, ConfigError> {
-        let http_port = self.http_port.map(|port| to_port("httpPort", port)).transpose()?;
+        let http_port = self
+            .http_port
+            .map(|port| to_port("httpPort", port))
+            .transpose()?;
         if http_port.is_none() {
             return Err(ConfigError::new(
                 "httpPort",
@@ -127,7 +155,9 @@ impl ConfigInput {
             ));
         }
         let listen_address = match self.listen_address {
-            None => DEFAULT_LISTEN_ADDRESS.parse().expect("constant address parses"),
+            None => DEFAULT_LISTEN_ADDRESS
+                .parse()
+                .expect("constant address parses"),
             Some(text) => text.parse().map_err(|_| {
                 ConfigError::new(
                     "listenAddress",
@@ -135,16 +165,36 @@ impl ConfigInput {
                 )
             })?,
         };
-        let buckets = validate_buckets(self.cos_map)?;
+        let buckets = validate_buckets(self.cos_map, self.callbacks.bucket_creds_fetcher)?;
         let keystore = validate_keystore(self.hmac_keystore)?;
         let skip_signature_validation = self.skip_signature_validation.unwrap_or(false);
-        if keystore.is_empty() && !skip_signature_validation {
+        if keystore.is_empty() && !self.callbacks.hmac_fetcher && !skip_signature_validation {
             return Err(ConfigError::new(
                 "hmacKeystore",
-                "no client keys configured: add { accessKey, secretKey } entries, \
+                "no client keys configured: add { accessKey, secretKey } entries or an hmacFetcher, \
                  or set skipSignatureValidation for development",
             ));
         }
+        let callback_timeout_ms = match self.callback_timeout_ms {
+            None => u64::from(DEFAULT_CALLBACK_TIMEOUT_MS),
+            Some(ms) if (1..=600_000).contains(&ms) => ms as u64,
+            Some(ms) => {
+                return Err(ConfigError::new(
+                    "callbackTimeoutMs",
+                    format!("{ms} is out of range; use 1 to 600000 milliseconds"),
+                ))
+            }
+        };
+        let secret_cache_ttl = match self.secret_cache_ttl {
+            None => Duration::from_secs(u64::from(DEFAULT_SECRET_CACHE_TTL_SECS)),
+            Some(ttl) if (0.0..=MAX_CACHE_TTL_SECS).contains(&ttl) => Duration::from_secs_f64(ttl),
+            Some(ttl) => {
+                return Err(ConfigError::new(
+                    "secretCacheTtl",
+                    format!("{ttl} is out of range; use 0 to {MAX_CACHE_TTL_SECS} seconds (0 disables caching)"),
+                ))
+            }
+        };
         let virtual_host_domains = validate_domains(self.virtual_host_domains)?;
         let shutdown_timeout_ms = match self.shutdown_timeout_ms {
             None => u64::from(DEFAULT_SHUTDOWN_TIMEOUT_MS),
@@ -176,31 +226,43 @@ impl ConfigInput {
             threads,
             verify: self.verify.unwrap_or(true),
             skip_signature_validation,
+            allow_sig_v2: self.allow_sig_v2.unwrap_or(true),
+            callback_timeout: Duration::from_millis(callback_timeout_ms),
+            secret_cache_ttl,
+            callbacks: self.callbacks,
         })
     }
 }
 
 fn to_port(field: &str, port: i64) -> Result<u16, ConfigError> {
     u16::try_from(port).map_err(|_| {
-        ConfigError::new(field, format!("{port} is not a TCP port; use 0 to 65535 (0 picks a free port)"))
+        ConfigError::new(
+            field,
+            format!("{port} is not a TCP port; use 0 to 65535 (0 picks a free port)"),
+        )
     })
 }
 
 fn validate_buckets(
     cos_map: Option<Vec<(String, BucketInput)>>,
+    has_creds_fetcher: bool,
 ) -> Result<BTreeMap<String, BucketConfig>, ConfigError> {
     let cos_map = cos_map.ok_or_else(|| {
         ConfigError::new("cosMap", "missing: map each bucket name to its backend, e.g. { photos: { host, accessKey, secretKey } }")
     })?;
     let mut buckets = BTreeMap::new();
     for (name, input) in cos_map {
-        let bucket = validate_bucket(&name, input)?;
+        let bucket = validate_bucket(&name, input, has_creds_fetcher)?;
         buckets.insert(name, bucket);
     }
     Ok(buckets)
 }
 
-fn validate_bucket(name: &str, input: BucketInput) -> Result<BucketConfig, ConfigError> {
+fn validate_bucket(
+    name: &str,
+    input: BucketInput,
+    has_creds_fetcher: bool,
+) -> Result<BucketConfig, ConfigError> {
     let field = |option: &str| format!("cosMap.{name}.{option}");
     if !is_valid_bucket_name(name) {
         return Err(ConfigError::new(
@@ -211,23 +273,40 @@ fn validate_bucket(name: &str, input: BucketInput) -> Result<BucketConfig, Confi
     let host = input
         .host
         .filter(|host| !host.trim().is_empty())
-        .ok_or_else(|| ConfigError::new(field("host"), "missing: set the backend host name, e.g. \"s3.us-east-1.amazonaws.com\""))?;
+        .ok_or_else(|| {
+            ConfigError::new(
+                field("host"),
+                "missing: set the backend host name, e.g. \"s3.us-east-1.amazonaws.com\"",
+            )
+        })?;
     if host.contains(['/', ' ', '?', '#', '@']) || host.contains("://") {
         return Err(ConfigError::new(
             field("host"),
-            format!("'{host}' is not a host name; give the name alone, without scheme, port or path"),
+            format!(
+                "'{host}' is not a host name; give the name alone, without scheme, port or path"
+            ),
         ));
     }
     let port = match input.port {
         None => 443,
         Some(port) if port > 0 => to_port(&field("port"), port)?,
         Some(port) => {
-            return Err(ConfigError::new(field("port"), format!("{port} is not a backend port; use 1 to 65535")))
+            return Err(ConfigError::new(
+                field("port"),
+                format!("{port} is not a backend port; use 1 to 65535"),
+            ))
         }
     };
     let region = input.region.unwrap_or_else(|| DEFAULT_REGION.to_string());
-    if region.is_empty() || !region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        return Err(ConfigError::new(field("region"), format!("'{region}' is not a region name such as \"us-east-1\"")));
+    if region.is_empty()
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(ConfigError::new(
+            field("region"),
+            format!("'{region}' is not a region name such as \"us-east-1\""),
+        ));
     }
     let addressing = match input.addressing_style.as_deref() {
         None | Some("virtual") => AddressingStyle::Virtual,
@@ -245,28 +324,44 @@ fn validate_bucket(name: &str, input: BucketInput) -> Result<BucketConfig, Confi
             format!("virtual-host addressing puts the bucket in front of the host name, which '{host}' is not; set addressingStyle: \"path\""),
         ));
     }
-    let credentials = match (input.access_key, input.secret_key) {
-        (Some(access_key), Some(secret_key)) if !access_key.is_empty() && !secret_key.expose().is_empty() => {
-            HmacCredentials { access_key, secret_key }
-        }
-        (Some(_), None) | (Some(_), Some(_)) => {
-            return Err(ConfigError::new(field("secretKey"), "missing or empty: set both accessKey and secretKey"))
-        }
-        (None, Some(_)) => {
-            return Err(ConfigError::new(field("accessKey"), "missing: set both accessKey and secretKey"))
-        }
-        (None, None) => {
-            return Err(ConfigError::new(
+    let credentials =
+        match (input.access_key, input.secret_key) {
+            (Some(access_key), Some(secret_key))
+                if !access_key.is_empty() && !secret_key.expose().is_empty() =>
+            {
+                Some(HmacCredentials {
+                    access_key,
+                    secret_key,
+                })
+            }
+            (Some(_), None) | (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    field("secretKey"),
+                    "missing or empty: set both accessKey and secretKey",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    field("accessKey"),
+                    "missing: set both accessKey and secretKey",
+                ))
+            }
+            (None, None) if has_creds_fetcher => None,
+            (None, None) => return Err(ConfigError::new(
                 field("accessKey"),
-                "missing backend credentials: set accessKey and secretKey",
-            ))
-        }
-    };
+                "missing backend credentials: set accessKey and secretKey, or a bucketCredsFetcher",
+            )),
+        };
     let ttl = match input.ttl {
         None => Duration::from_secs(u64::from(DEFAULT_TTL_SECS)),
-        Some(ttl) if (0.0..=31_536_000.0).contains(&ttl) => Duration::from_secs_f64(ttl),
+        Some(ttl) if (0.0..=MAX_CACHE_TTL_SECS).contains(&ttl) => Duration::from_secs_f64(ttl),
         Some(ttl) => {
-            return Err(ConfigError::new(field("ttl"), format!("{ttl} is out of range; use 0 to 31536000 seconds (0 disables caching)")))
+            return Err(ConfigError::new(
+                field("ttl"),
+                format!(
+                "{ttl} is out of range; use 0 to {MAX_CACHE_TTL_SECS} seconds (0 disables caching)"
+            ),
+            ))
         }
     };
     Ok(BucketConfig {
@@ -286,17 +381,27 @@ fn validate_bucket(name: &str, input: BucketInput) -> Result<BucketConfig, Confi
 fn is_valid_bucket_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 255
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
-fn validate_keystore(entries: Vec<(String, SecretKey)>) -> Result<HashMap<String, SecretKey>, ConfigError> {
+fn validate_keystore(
+    entries: Vec<(String, SecretKey)>,
+) -> Result<HashMap<String, SecretKey>, ConfigError> {
     let mut keystore = HashMap::new();
     for (index, (access_key, secret_key)) in entries.into_iter().enumerate() {
         if access_key.is_empty() {
-            return Err(ConfigError::new(format!("hmacKeystore[{index}].accessKey"), "must not be empty"));
+            return Err(ConfigError::new(
+                format!("hmacKeystore[{index}].accessKey"),
+                "must not be empty",
+            ));
         }
         if secret_key.expose().is_empty() {
-            return Err(ConfigError::new(format!("hmacKeystore[{index}].secretKey"), "must not be empty"));
+            return Err(ConfigError::new(
+                format!("hmacKeystore[{index}].secretKey"),
+                "must not be empty",
+            ));
         }
         if keystore.insert(access_key.clone(), secret_key).is_some() {
             return Err(ConfigError::new(
@@ -316,7 +421,10 @@ fn validate_domains(domains: Vec<String>) -> Result<Vec<String>, ConfigError> {
             let normalized = domain.trim_end_matches('.').to_ascii_lowercase();
             let valid = !normalized.is_empty()
                 && normalized.split('.').all(|label| {
-                    !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    !label.is_empty()
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 });
             if valid {
                 Ok(normalized)
@@ -365,6 +473,14 @@ mod tests {
         assert_eq!(config.threads, 1);
         assert!(config.verify);
         assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
+        assert!(config.allow_sig_v2, "SigV2 is accepted by default");
+    }
+
+    #[test]
+    fn sig_v2_can_be_turned_off() {
+        let mut config = input();
+        config.allow_sig_v2 = Some(false);
+        assert!(!config.validate().unwrap().allow_sig_v2);
     }
 
     #[test]
@@ -425,32 +541,90 @@ mod tests {
     #[test]
     fn duplicate_access_key_rejected() {
         let mut config = input();
-        config.hmac_keystore.push(("client".into(), SecretKey::new("other")));
-        assert_eq!(config.validate().unwrap_err().field, "hmacKeystore[1].accessKey");
+        config
+            .hmac_keystore
+            .push(("client".into(), SecretKey::new("other")));
+        assert_eq!(
+            config.validate().unwrap_err().field,
+            "hmacKeystore[1].accessKey"
+        );
     }
 
     #[test]
     fn addressing_style_checked() {
         let mut config = input();
         config.cos_map.as_mut().unwrap()[0].1.addressing_style = Some("vhost".into());
-        assert_eq!(config.validate().unwrap_err().field, "cosMap.photos.addressingStyle");
+        assert_eq!(
+            config.validate().unwrap_err().field,
+            "cosMap.photos.addressingStyle"
+        );
     }
 
     #[test]
     fn virtual_addressing_needs_host_name() {
         let mut config = input();
         config.cos_map.as_mut().unwrap()[0].1.addressing_style = None;
-        assert_eq!(config.clone().validate().unwrap_err().field, "cosMap.photos.addressingStyle");
+        assert_eq!(
+            config.clone().validate().unwrap_err().field,
+            "cosMap.photos.addressingStyle"
+        );
         config.cos_map.as_mut().unwrap()[0].1.host = Some("s3.example.test".into());
         let config = config.validate().unwrap();
-        assert_eq!(config.buckets["photos"].addressing, AddressingStyle::Virtual, "virtual is the default");
+        assert_eq!(
+            config.buckets["photos"].addressing,
+            AddressingStyle::Virtual,
+            "virtual is the default"
+        );
     }
 
     #[test]
     fn half_credentials_rejected() {
         let mut config = input();
         config.cos_map.as_mut().unwrap()[0].1.secret_key = None;
-        assert_eq!(config.validate().unwrap_err().field, "cosMap.photos.secretKey");
+        assert_eq!(
+            config.validate().unwrap_err().field,
+            "cosMap.photos.secretKey"
+        );
+    }
+
+    #[test]
+    fn creds_fetcher_makes_bucket_keys_optional() {
+        let mut config = input();
+        let bucket = &mut config.cos_map.as_mut().unwrap()[0].1;
+        bucket.access_key = None;
+        bucket.secret_key = None;
+        assert_eq!(
+            config.clone().validate().unwrap_err().field,
+            "cosMap.photos.accessKey"
+        );
+        config.callbacks.bucket_creds_fetcher = true;
+        assert_eq!(
+            config.validate().unwrap().buckets["photos"].credentials,
+            None
+        );
+    }
+
+    #[test]
+    fn hmac_fetcher_replaces_keystore() {
+        let mut config = input();
+        config.hmac_keystore.clear();
+        config.callbacks.hmac_fetcher = true;
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn callback_timeout_checked() {
+        let mut config = input();
+        config.callback_timeout_ms = Some(0);
+        assert_eq!(
+            config.clone().validate().unwrap_err().field,
+            "callbackTimeoutMs"
+        );
+        config.callback_timeout_ms = None;
+        assert_eq!(
+            config.validate().unwrap().callback_timeout,
+            Duration::from_secs(5)
+        );
     }
 
     #[test]
@@ -464,7 +638,10 @@ mod tests {
     fn domains_normalized() {
         let mut config = input();
         config.virtual_host_domains = vec!["S3.Example.Test.".into()];
-        assert_eq!(config.validate().unwrap().virtual_host_domains, vec!["s3.example.test"]);
+        assert_eq!(
+            config.validate().unwrap().virtual_host_domains,
+            vec!["s3.example.test"]
+        );
     }
 
     #[test]

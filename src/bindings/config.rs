@@ -2,9 +2,18 @@
 //! rejecting unknown keys and options this version does not implement, so
 //! that nothing the caller set is silently ignored.
 
-use napi::bindgen_prelude::{FromNapiValue, JsObjectValue, Object, Unknown};
+use std::time::Duration;
+
+use napi::bindgen_prelude::{
+    Either, FnArgs, FromNapiValue, Function, JsObjectValue, Object, Unknown,
+};
 use napi::{JsValue, ValueType};
-use osp_core::config::{BucketInput, ConfigError, ConfigInput};
+use osp_core::config::{BucketInput, Callbacks, ConfigError, ConfigInput};
+
+use super::hooks::{
+    CredentialsHook, CredentialsObject, MaybePromise, RequestInfoJs, SecretHook, ValidatorHook,
+};
+use crate::proxy::hooks::Hooks;
 use osp_core::secret::SecretKey;
 
 /// Options of `startServer` that this version implements.
@@ -19,21 +28,16 @@ const SERVER_OPTIONS: &[&str] = &[
     "verify",
     "skipSignatureValidation",
     "allowSigV2",
-];
-
-/// Options of the documented API that this version does not implement yet.
-/// They are rejected: an ignored `validator` would allow every request.
-const SERVER_OPTIONS_NOT_YET_SUPPORTED: &[&str] = &[
-    "httpsPort",
-    "tls",
     "validator",
     "bucketCredsFetcher",
     "hmacFetcher",
     "callbackTimeoutMs",
     "secretCacheTtl",
-    "caCert",
-    "iamEndpoint",
 ];
+
+/// Options of the documented API that this version does not implement yet.
+/// They are rejected: an ignored `validator` would allow every request.
+const SERVER_OPTIONS_NOT_YET_SUPPORTED: &[&str] = &["httpsPort", "tls", "caCert", "iamEndpoint"];
 
 const BUCKET_OPTIONS: &[&str] = &[
     "host",
@@ -52,35 +56,95 @@ const BUCKET_OPTIONS_NOT_YET_SUPPORTED: &[&str] = &["apiKey", "caCert"];
 
 const KEYSTORE_ENTRY_OPTIONS: &[&str] = &["accessKey", "secretKey"];
 
-/// Reads `config` into a `ConfigInput`; every error names the option's path.
-pub fn read_config(config: &Object) -> Result<ConfigInput, ConfigError> {
+type ValidatorFunction<'env> =
+    Function<'env, FnArgs<(String, String, RequestInfoJs)>, MaybePromise<bool>>;
+type CredentialsFunction<'env> =
+    Function<'env, FnArgs<(String, String)>, MaybePromise<Either<String, CredentialsObject>>>;
+type SecretFunction<'env> = Function<'env, FnArgs<(String,)>, MaybePromise<Option<String>>>;
+
+/// The JavaScript callbacks of a config, turned into hooks once the config
+/// (and so `callbackTimeoutMs`) is validated.
+pub struct CallbackFunctions<'env> {
+    pub validator: Option<ValidatorFunction<'env>>,
+    pub bucket_creds_fetcher: Option<CredentialsFunction<'env>>,
+    pub hmac_fetcher: Option<SecretFunction<'env>>,
+}
+
+impl CallbackFunctions<'_> {
+    /// Creates the hooks, each call bounded by `timeout`.
+    pub fn into_hooks(self, timeout: Duration) -> napi::Result<Hooks> {
+        let mut hooks = Hooks::default();
+        if let Some(function) = &self.validator {
+            hooks.validator = Some(Box::new(ValidatorHook::new(
+                "validator",
+                function,
+                timeout,
+            )?));
+        }
+        if let Some(function) = &self.bucket_creds_fetcher {
+            hooks.credentials_fetcher = Some(Box::new(CredentialsHook::new(
+                "bucketCredsFetcher",
+                function,
+                timeout,
+            )?));
+        }
+        if let Some(function) = &self.hmac_fetcher {
+            hooks.secret_fetcher =
+                Some(Box::new(SecretHook::new("hmacFetcher", function, timeout)?));
+        }
+        Ok(hooks)
+    }
+}
+
+/// Reads `config` into a `ConfigInput` and its callbacks; every error names
+/// the option's path.
+pub fn read_config<'env>(
+    config: &Object<'env>,
+) -> Result<(ConfigInput, CallbackFunctions<'env>), ConfigError> {
     let reader = Reader::new(config, "");
     reader.check_keys(SERVER_OPTIONS, SERVER_OPTIONS_NOT_YET_SUPPORTED)?;
-    if let Some(true) = reader.boolean("allowSigV2")? {
-        return Err(ConfigError::new(
-            "allowSigV2",
-            "Signature Version 2 is not supported by this version yet; remove the option or set it to false",
-        ));
-    }
-    Ok(ConfigInput {
-        cos_map: reader.object("cosMap")?.map(|map| read_cos_map(&map)).transpose()?,
+    let functions = CallbackFunctions {
+        validator: reader.function("validator")?,
+        bucket_creds_fetcher: reader.function("bucketCredsFetcher")?,
+        hmac_fetcher: reader.function("hmacFetcher")?,
+    };
+    let callbacks = Callbacks {
+        validator: functions.validator.is_some(),
+        bucket_creds_fetcher: functions.bucket_creds_fetcher.is_some(),
+        hmac_fetcher: functions.hmac_fetcher.is_some(),
+    };
+    let input = ConfigInput {
+        cos_map: reader
+            .object("cosMap")?
+            .map(|map| read_cos_map(&map))
+            .transpose()?,
         hmac_keystore: read_keystore(&reader)?,
         http_port: reader.integer("httpPort")?,
         listen_address: reader.string("listenAddress")?,
-        virtual_host_domains: reader.string_array("virtualHostDomains")?.unwrap_or_default(),
+        virtual_host_domains: reader
+            .string_array("virtualHostDomains")?
+            .unwrap_or_default(),
         shutdown_timeout_ms: reader.integer("shutdownTimeoutMs")?,
         threads: reader.integer("threads")?,
         verify: reader.boolean("verify")?,
         skip_signature_validation: reader.boolean("skipSignatureValidation")?,
-    })
+        allow_sig_v2: reader.boolean("allowSigV2")?,
+        callback_timeout_ms: reader.integer("callbackTimeoutMs")?,
+        secret_cache_ttl: reader.number("secretCacheTtl")?,
+        callbacks,
+    };
+    Ok((input, functions))
 }
 
 fn read_cos_map(map: &Reader) -> Result<Vec<(String, BucketInput)>, ConfigError> {
     let mut buckets = Vec::new();
     for name in map.keys()? {
-        let bucket = map
-            .object(&name)?
-            .ok_or_else(|| ConfigError::new(map.path(&name), "missing: give the bucket's backend as an object"))?;
+        let bucket = map.object(&name)?.ok_or_else(|| {
+            ConfigError::new(
+                map.path(&name),
+                "missing: give the bucket's backend as an object",
+            )
+        })?;
         buckets.push((name, read_bucket(&bucket)?));
     }
     Ok(buckets)
@@ -121,12 +185,18 @@ fn read_keystore(reader: &Reader) -> Result<Vec<(String, SecretKey)>, ConfigErro
     let mut keystore = Vec::new();
     for entry in entries {
         entry.check_keys(KEYSTORE_ENTRY_OPTIONS, &[])?;
-        let access_key = entry
-            .string("accessKey")?
-            .ok_or_else(|| ConfigError::new(entry.path("accessKey"), "missing: set the client's access key id"))?;
-        let secret_key = entry
-            .string("secretKey")?
-            .ok_or_else(|| ConfigError::new(entry.path("secretKey"), "missing: set the client's secret access key"))?;
+        let access_key = entry.string("accessKey")?.ok_or_else(|| {
+            ConfigError::new(
+                entry.path("accessKey"),
+                "missing: set the client's access key id",
+            )
+        })?;
+        let secret_key = entry.string("secretKey")?.ok_or_else(|| {
+            ConfigError::new(
+                entry.path("secretKey"),
+                "missing: set the client's secret access key",
+            )
+        })?;
         keystore.push((access_key, SecretKey::new(secret_key)));
     }
     Ok(keystore)
@@ -156,7 +226,8 @@ impl<'env> Reader<'env> {
     }
 
     fn keys(&self) -> Result<Vec<String>, ConfigError> {
-        Object::keys(&self.object).map_err(|error| ConfigError::new(self.prefix.clone(), error.to_string()))
+        Object::keys(&self.object)
+            .map_err(|error| ConfigError::new(self.prefix.clone(), error.to_string()))
     }
 
     /// Rejects keys that are neither in `known` nor in `not_yet_supported`,
@@ -180,7 +251,10 @@ impl<'env> Reader<'env> {
                 .unwrap_or_default();
             return Err(ConfigError::new(
                 self.path(&key),
-                format!("unknown option{hint}; valid options are: {}", known.join(", ")),
+                format!(
+                    "unknown option{hint}; valid options are: {}",
+                    known.join(", ")
+                ),
             ));
         }
         Ok(())
@@ -200,7 +274,12 @@ impl<'env> Reader<'env> {
 
     /// Returns the value when it has the `expected` type; None when it is
     /// undefined or null.
-    fn typed<T: FromNapiValue>(&self, key: &str, expected: ValueType, noun: &str) -> Result<Option<T>, ConfigError> {
+    fn typed<T: FromNapiValue>(
+        &self,
+        key: &str,
+        expected: ValueType,
+        noun: &str,
+    ) -> Result<Option<T>, ConfigError> {
         let value = self.raw(key)?;
         let actual = value
             .get_type()
@@ -235,8 +314,22 @@ impl<'env> Reader<'env> {
         match self.number(key)? {
             None => Ok(None),
             Some(value) if value.fract() == 0.0 && value.abs() < 9.0e15 => Ok(Some(value as i64)),
-            Some(value) => Err(ConfigError::new(self.path(key), format!("expected a whole number, got {value}"))),
+            Some(value) => Err(ConfigError::new(
+                self.path(key),
+                format!("expected a whole number, got {value}"),
+            )),
         }
+    }
+
+    fn function<Args, Return>(
+        &self,
+        key: &str,
+    ) -> Result<Option<Function<'env, Args, Return>>, ConfigError>
+    where
+        Args: napi::bindgen_prelude::JsValuesTupleIntoVec,
+        Return: FromNapiValue,
+    {
+        self.typed(key, ValueType::Function, "a function")
     }
 
     fn object(&self, key: &str) -> Result<Option<Reader<'env>>, ConfigError> {
@@ -276,10 +369,16 @@ impl<'env> Reader<'env> {
             .map(|(path, item)| {
                 match item.get_type() {
                     Ok(ValueType::String) => {}
-                    Ok(other) => return Err(ConfigError::new(path, format!("expected a string, got {}", type_name(other)))),
+                    Ok(other) => {
+                        return Err(ConfigError::new(
+                            path,
+                            format!("expected a string, got {}", type_name(other)),
+                        ))
+                    }
                     Err(error) => return Err(ConfigError::new(path, error.to_string())),
                 }
-                String::from_unknown(item).map_err(|error| ConfigError::new(path, error.to_string()))
+                String::from_unknown(item)
+                    .map_err(|error| ConfigError::new(path, error.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some)
@@ -294,10 +393,16 @@ impl<'env> Reader<'env> {
             .map(|(path, item)| {
                 match item.get_type() {
                     Ok(ValueType::Object) => {}
-                    Ok(other) => return Err(ConfigError::new(path, format!("expected an object, got {}", type_name(other)))),
+                    Ok(other) => {
+                        return Err(ConfigError::new(
+                            path,
+                            format!("expected an object, got {}", type_name(other)),
+                        ))
+                    }
                     Err(error) => return Err(ConfigError::new(path, error.to_string())),
                 }
-                let object = Object::from_unknown(item).map_err(|error| ConfigError::new(path.clone(), error.to_string()))?;
+                let object = Object::from_unknown(item)
+                    .map_err(|error| ConfigError::new(path.clone(), error.to_string()))?;
                 Ok(Reader::new(&object, &path))
             })
             .collect::<Result<Vec<_>, _>>()
@@ -326,7 +431,12 @@ fn type_name(value_type: ValueType) -> &'static str {
 fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
-        .map(|candidate| (edit_distance(&key.to_ascii_lowercase(), &candidate.to_ascii_lowercase()), *candidate))
+        .map(|candidate| {
+            (
+                edit_distance(&key.to_ascii_lowercase(), &candidate.to_ascii_lowercase()),
+                *candidate,
+            )
+        })
         .filter(|(distance, _)| *distance <= 2)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)

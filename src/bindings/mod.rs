@@ -2,5 +2,6 @@
 //! handles out.
 
 mod config;
+mod hooks;
 mod server;
 mod types;

@@ -55,16 +55,28 @@ impl ProxyServer {
 /// Starts a proxy server. Resolves once it is listening; rejects with an
 /// `Error` whose `code` is `ERR_INVALID_CONFIG`, `ERR_ADDRESS_IN_USE` or
 /// `ERR_LISTEN` when the config is invalid or a port cannot be bound.
-#[napi(ts_args_type = "config: ProxyServerConfig", ts_return_type = "Promise<ProxyServer>")]
-pub fn start_server<'env>(env: &'env Env, config: Object<'env>) -> napi::Result<PromiseRaw<'env, ProxyServer>> {
+#[napi(
+    ts_args_type = "config: ProxyServerConfig",
+    ts_return_type = "Promise<ProxyServer>"
+)]
+pub fn start_server<'env>(
+    env: &'env Env,
+    config: Object<'env>,
+) -> napi::Result<PromiseRaw<'env, ProxyServer>> {
     logging::init();
-    let started = read_config(&config)
-        .and_then(|input| input.validate())
-        .map_err(|error| StartError {
-            code: "ERR_INVALID_CONFIG",
-            message: error.to_string(),
-        })
-        .and_then(RunningServer::start);
+    let invalid = |error: osp_core::config::ConfigError| StartError {
+        code: "ERR_INVALID_CONFIG",
+        message: error.to_string(),
+    };
+    let validated =
+        read_config(&config).and_then(|(input, functions)| Ok((input.validate()?, functions)));
+    let started = match validated {
+        Ok((config, functions)) => {
+            let hooks = functions.into_hooks(config.callback_timeout)?;
+            RunningServer::start(config, hooks)
+        }
+        Err(error) => Err(invalid(error)),
+    };
     match started {
         Ok(server) => {
             let keep_alive = keep_alive(env)?;
@@ -90,7 +102,8 @@ fn rejected<'env, T: napi::bindgen_prelude::ToNapiValue + Send + 'static>(
     error: StartError,
 ) -> napi::Result<PromiseRaw<'env, T>> {
     env.spawn_future_with_callback(async { Ok(()) }, move |env, ()| -> napi::Result<T> {
-        let mut object = env.create_error(napi::Error::new(Status::GenericFailure, error.message))?;
+        let mut object =
+            env.create_error(napi::Error::new(Status::GenericFailure, error.message))?;
         object.set_named_property("code", error.code)?;
         Err(napi::Error::from(object.to_unknown()))
     })

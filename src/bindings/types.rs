@@ -29,9 +29,37 @@ pub struct ProxyServerConfig {
     pub verify: Option<bool>,
     /** Accept requests without checking their signatures; for development only. Default false. */
     pub skip_signature_validation: Option<bool>,
-    /** Only false is supported for now: Signature Version 2 requests are answered 400 InvalidRequest. */
-    #[napi(ts_type = "false")]
+    /** Accept Signature Version 2 from clients, default true. */
     pub allow_sig_v2: Option<bool>,
+    /**
+     * Decides whether the caller may make this request. `token` is the access key the
+     * client signed with. Decisions are cached for the bucket's `ttl`.
+     */
+    #[napi(
+        ts_type = "(token: string, bucket: string, request: RequestInfo) => boolean | Promise<boolean>"
+    )]
+    pub validator: Option<bool>,
+    /**
+     * Returns the backend credentials for a bucket that has no accessKey/secretKey:
+     * `{ accessKey, secretKey }`, `{ apiKey }`, an IBM Cloud API key string, or the JSON
+     * string `{"access_key": ..., "secret_key": ...}`. Cached per token and bucket for the bucket's `ttl`.
+     */
+    #[napi(
+        ts_type = "(token: string, bucket: string) => string | { accessKey: string; secretKey: string } | { apiKey: string } | Promise<string | { accessKey: string; secretKey: string } | { apiKey: string }>"
+    )]
+    pub bucket_creds_fetcher: Option<bool>,
+    /**
+     * Returns the secret of a client access key that is not in hmacKeystore, or null when
+     * the key is unknown. Secrets are cached for `secretCacheTtl` seconds.
+     */
+    #[napi(
+        ts_type = "(accessKey: string) => string | null | undefined | Promise<string | null | undefined>"
+    )]
+    pub hmac_fetcher: Option<bool>,
+    /** Max time one callback call may take, in milliseconds, default 5000. */
+    pub callback_timeout_ms: Option<u32>,
+    /** Seconds a secret returned by hmacFetcher stays cached, default 300; 0 disables caching. */
+    pub secret_cache_ttl: Option<f64>,
 }
 
 /// The backend of one bucket.
@@ -48,10 +76,10 @@ pub struct BucketConfig {
     /** Addressing towards the backend, default 'virtual' (bucket.host/key). */
     #[napi(ts_type = "'virtual' | 'path'")]
     pub addressing_style: Option<String>,
-    /** Access key id the proxy signs backend requests with. */
-    pub access_key: String,
+    /** Access key id the proxy signs backend requests with; omit to use bucketCredsFetcher. */
+    pub access_key: Option<String>,
     /** Secret access key the proxy signs backend requests with. */
-    pub secret_key: String,
+    pub secret_key: Option<String>,
     /** Seconds that credentials and decisions stay cached, default 300; 0 disables caching. */
     pub ttl: Option<f64>,
     /** How aws-chunked uploads are forwarded; only 'decode' (plain bytes) is supported for now. */

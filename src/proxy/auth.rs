@@ -1,12 +1,18 @@
-//! Authentication of the client request: SigV4 in the Authorization header
-//! or in a presigned query, checked against the keystore.
+//! Authentication of the client request: SigV4 or SigV2 in the
+//! Authorization header or in a presigned query, checked against the
+//! keystore, then `hmacFetcher`.
 
 use std::collections::HashMap;
 
-use osp_core::s3::S3Error;
+use osp_core::s3::request::Addressing;
+use osp_core::s3::{resolve_target, S3Error};
 use osp_core::secret::SecretKey;
+use osp_core::sigv2::{self, SigV2Error};
 use osp_core::sigv4::{self, PayloadMode, RequestView, SigV4Error, VerifiedRequest};
 use time::OffsetDateTime;
+
+use super::decisions::Decisions;
+use super::hooks::HookError;
 
 /// Who sent a request and how its payload is to be checked.
 #[derive(Debug)]
@@ -19,21 +25,68 @@ pub struct Authenticated {
     pub verified: Option<VerifiedRequest>,
 }
 
+/// Why a request is not served: an S3 error for the client, or a callback
+/// that failed (answered 500 or 503 and logged with its name).
+#[derive(Debug)]
+pub enum Rejection {
+    S3(S3Error),
+    Hook(HookError),
+}
+
+impl From<S3Error> for Rejection {
+    fn from(error: S3Error) -> Self {
+        Self::S3(error)
+    }
+}
+
+impl From<HookError> for Rejection {
+    fn from(error: HookError) -> Self {
+        Self::Hook(error)
+    }
+}
+
+impl From<SigV4Error> for Rejection {
+    fn from(error: SigV4Error) -> Self {
+        Self::S3(error.into())
+    }
+}
+
+impl From<SigV2Error> for Rejection {
+    fn from(error: SigV2Error) -> Self {
+        Self::S3(error.into())
+    }
+}
+
+/// The answer to a SigV2 request when `allowSigV2` is false.
+const SIG_V2_TURNED_OFF: &str = "The authorization mechanism you have provided (AWS Signature Version 2) is turned off on this proxy. Please use AWS4-HMAC-SHA256.";
+
 /// Verifies the request's signature with the secret of the access key it
 /// names. With `skip_verification`, the access key and payload mode are still
-/// read but nothing is verified.
-pub fn authenticate(
+/// read but nothing is verified. SigV2 requests are verified when
+/// `allow_sig_v2` is set and answered 400 InvalidRequest otherwise;
+/// `virtual_host_domains` tells which Host names a bucket, which SigV2 signs.
+pub async fn authenticate(
     request: &RequestView<'_>,
     keystore: &HashMap<String, SecretKey>,
+    decisions: &Decisions,
     skip_verification: bool,
-) -> Result<Authenticated, S3Error> {
+    allow_sig_v2: bool,
+    virtual_host_domains: &[String],
+) -> Result<Authenticated, Rejection> {
     let claims = match sigv4::parse_auth(request) {
         Ok(claims) => claims,
-        Err(SigV4Error::SigV2) => {
-            return Err(S3Error::invalid_request(
-                "Signature Version 2 is not supported by this proxy yet; sign requests with AWS Signature Version 4",
-            ))
+        Err(SigV4Error::SigV2) if allow_sig_v2 => {
+            let bucket = virtual_host_bucket(request, virtual_host_domains);
+            return authenticate_v2(
+                request,
+                bucket.as_deref(),
+                keystore,
+                decisions,
+                skip_verification,
+            )
+            .await;
         }
+        Err(SigV4Error::SigV2) => return Err(S3Error::invalid_request(SIG_V2_TURNED_OFF).into()),
         Err(error) if skip_verification => {
             tracing::debug!(%error, "ignoring malformed signature because signature validation is skipped");
             None
@@ -48,19 +101,90 @@ pub fn authenticate(
         });
     }
     let Some(claims) = claims else {
-        return Err(S3Error::access_denied(
-            "Anonymous requests are not allowed; sign the request with an access key from the keystore",
-        ));
+        return Err(anonymous_denied());
     };
-    let secret = keystore
-        .get(&claims.access_key)
-        .ok_or_else(S3Error::invalid_access_key_id)?;
-    let verified = sigv4::verify(request, &claims, secret, OffsetDateTime::now_utc())?;
+    let secret = secret_for(&claims.access_key, keystore, decisions).await?;
+    let verified = sigv4::verify(request, &claims, &secret, OffsetDateTime::now_utc())?;
     Ok(Authenticated {
         access_key: Some(claims.access_key),
         payload: verified.payload.clone(),
         verified: Some(verified),
     })
+}
+
+/// Verifies a SigV2 request. SigV2 does not sign the body, so the payload is
+/// unsigned: the backend request is signed UNSIGNED-PAYLOAD, and a
+/// Content-MD5 header, which the signature covers, reaches the backend
+/// unchanged for it to check.
+async fn authenticate_v2(
+    request: &RequestView<'_>,
+    virtual_host_bucket: Option<&str>,
+    keystore: &HashMap<String, SecretKey>,
+    decisions: &Decisions,
+    skip_verification: bool,
+) -> Result<Authenticated, Rejection> {
+    let claims = match sigv2::parse_auth_v2(request, virtual_host_bucket) {
+        Ok(claims) => claims,
+        Err(error) if skip_verification => {
+            tracing::debug!(%error, "ignoring malformed signature because signature validation is skipped");
+            None
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if skip_verification {
+        return Ok(Authenticated {
+            access_key: claims.map(|claims| claims.access_key),
+            payload: PayloadMode::Unsigned,
+            verified: None,
+        });
+    }
+    let Some(claims) = claims else {
+        return Err(anonymous_denied());
+    };
+    let secret = secret_for(&claims.access_key, keystore, decisions).await?;
+    sigv2::verify_v2(request, &claims, &secret, OffsetDateTime::now_utc())?;
+    Ok(Authenticated {
+        access_key: Some(claims.access_key),
+        payload: PayloadMode::Unsigned,
+        verified: None,
+    })
+}
+
+/// The secret of `access_key`: from the keystore, else from `hmacFetcher`.
+async fn secret_for(
+    access_key: &str,
+    keystore: &HashMap<String, SecretKey>,
+    decisions: &Decisions,
+) -> Result<SecretKey, Rejection> {
+    match keystore.get(access_key) {
+        Some(secret) => Ok(secret.clone()),
+        None => Ok(decisions
+            .secret(access_key)
+            .await?
+            .ok_or_else(S3Error::invalid_access_key_id)?),
+    }
+}
+
+fn anonymous_denied() -> Rejection {
+    S3Error::access_denied(
+        "Anonymous requests are not allowed; sign the request with an access key from the keystore",
+    )
+    .into()
+}
+
+/// The bucket named by the Host header (or the HTTP/2 `:authority`) of a
+/// virtual-host style request; SigV2 signs it in front of the path.
+fn virtual_host_bucket(request: &RequestView<'_>, domains: &[String]) -> Option<String> {
+    let host = request
+        .headers
+        .get(http::header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .or(request.authority);
+    let target = resolve_target(request.raw_path, host, domains).ok()?;
+    match target.addressing {
+        Addressing::VirtualHost => target.bucket,
+        Addressing::Path => None,
+    }
 }
 
 /// The payload mode of an unverified request: what x-amz-content-sha256 says,

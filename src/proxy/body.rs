@@ -24,7 +24,11 @@ impl BodyCheck {
     /// Processes one piece of the body as it arrives. Replaces `body` with the
     /// bytes to forward now: possibly empty, never `None` before the end,
     /// because pingora treats `None` as the end of the upstream body.
-    pub fn process(&mut self, body: &mut Option<Bytes>, end_of_stream: bool) -> Result<(), S3Error> {
+    pub fn process(
+        &mut self,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+    ) -> Result<(), S3Error> {
         match self {
             BodyCheck::Sha256(check) => check.process(body, end_of_stream),
             BodyCheck::Chunked(check) => check.process(body, end_of_stream),
@@ -119,7 +123,11 @@ impl ChunkedCheck {
         }
         let decoded = concat(&mut self.decoded);
         if !end_of_stream {
-            *body = Some(if decoded.is_empty() { Bytes::new() } else { self.held.swap(decoded) });
+            *body = Some(if decoded.is_empty() {
+                Bytes::new()
+            } else {
+                self.held.swap(decoded)
+            });
             return Ok(());
         }
         self.decoder.finish()?;
@@ -175,7 +183,10 @@ mod tests {
     #[test]
     fn sha256_forwards_all_bytes_when_hash_matches() {
         let mut check = BodyCheck::Sha256(Sha256Check::new(&sha256_hex(b"hello world")));
-        assert_eq!(run(&mut check, &[b"hello", b" ", b"world"]).unwrap(), b"hello world");
+        assert_eq!(
+            run(&mut check, &[b"hello", b" ", b"world"]).unwrap(),
+            b"hello world"
+        );
     }
 
     #[test]

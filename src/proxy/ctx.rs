@@ -9,6 +9,7 @@ use osp_core::sigv4::PayloadMode;
 use tokio::sync::Notify;
 
 use super::body::BodyCheck;
+use super::delete_objects::PendingDelete;
 use super::route::Route;
 
 /// Counts requests in progress so that `close()` can wait for them to finish.
@@ -72,7 +73,9 @@ impl RequestIds {
 
     pub fn next_id(&self) -> String {
         // A large odd step visits every u64 once before repeating.
-        let value = self.next.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        let value = self
+            .next
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
         format!("{value:016X}")
     }
 }
@@ -91,6 +94,8 @@ pub struct RequestCtx {
     /// How the client sent the payload, from its signed x-amz-content-sha256.
     pub payload: Option<PayloadMode>,
     pub body: Option<BodyCheck>,
+    /// A DeleteObjects request authorized once its body has streamed in.
+    pub pending_delete: Option<PendingDelete>,
     /// An error found while checking the body, answered by `fail_to_proxy`.
     pub failure: Option<S3Error>,
     /// Status of the response the proxy wrote itself, for the access log.
@@ -109,6 +114,7 @@ impl RequestCtx {
             route: None,
             payload: None,
             body: None,
+            pending_delete: None,
             failure: None,
             local_status: None,
         }

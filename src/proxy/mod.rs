@@ -4,8 +4,12 @@
 mod auth;
 mod body;
 mod ctx;
+mod decisions;
+mod delete_objects;
 mod errors;
+pub mod hooks;
 mod request;
+mod request_info;
 mod route;
 pub mod server;
 pub mod service;

@@ -22,7 +22,9 @@ pub struct ParsedRequest {
 impl ParsedRequest {
     pub fn from_header(header: &RequestHeader) -> Result<Self, S3Error> {
         let target = std::str::from_utf8(header.raw_path()).map_err(|_| {
-            S3Error::invalid_request("the request target is not valid UTF-8; percent-encode the key")
+            S3Error::invalid_request(
+                "the request target is not valid UTF-8; percent-encode the key",
+            )
         })?;
         let target = strip_absolute_form(target);
         let (raw_path, raw_query) = match target.split_once('?') {
@@ -89,8 +91,14 @@ impl RequestPlan {
     pub fn new(header: &RequestHeader, auth: &Authenticated) -> Result<Self, S3Error> {
         let decoded_length = header_u64(header, "x-amz-decoded-content-length")?;
         let content_length = header_u64(header, "content-length")?;
-        let object_size = if auth.payload.is_streaming() { decoded_length } else { content_length };
-        if header.method == http::Method::PUT && object_size.is_some_and(|size| size > MAX_SINGLE_PUT_SIZE) {
+        let object_size = if auth.payload.is_streaming() {
+            decoded_length
+        } else {
+            content_length
+        };
+        if header.method == http::Method::PUT
+            && object_size.is_some_and(|size| size > MAX_SINGLE_PUT_SIZE)
+        {
             return Err(S3Error::entity_too_large(
                 "Your proposed upload exceeds the maximum allowed size of 5 GiB for a single PUT; use a multipart upload",
             ));
@@ -98,24 +106,33 @@ impl RequestPlan {
         let body = match &auth.payload {
             PayloadMode::Hash(hex) => Some(BodyCheck::Sha256(Sha256Check::new(hex))),
             PayloadMode::Unsigned => None,
-            streaming => Some(BodyCheck::Chunked(Box::new(ChunkedCheck::new(DecoderOptions {
-                signing: chunk_signing(streaming, auth)?,
-                trailer: streaming.has_trailer(),
-                expected_trailer: header_str(header, "x-amz-trailer").map(str::to_ascii_lowercase),
-                decoded_length,
-            })?))),
+            streaming => Some(BodyCheck::Chunked(Box::new(ChunkedCheck::new(
+                DecoderOptions {
+                    signing: chunk_signing(streaming, auth)?,
+                    trailer: streaming.has_trailer(),
+                    expected_trailer: header_str(header, "x-amz-trailer")
+                        .map(str::to_ascii_lowercase),
+                    decoded_length,
+                },
+            )?))),
         };
         let expects_continue = header
             .headers
             .get(http::header::EXPECT)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        Ok(Self { body, expects_continue })
+        Ok(Self {
+            body,
+            expects_continue,
+        })
     }
 }
 
 /// The chunk-signature chain of a signed streaming upload, seeded by the
 /// request signature. Skipped when signature validation is off.
-fn chunk_signing(payload: &PayloadMode, auth: &Authenticated) -> Result<Option<ChunkSigning>, S3Error> {
+fn chunk_signing(
+    payload: &PayloadMode,
+    auth: &Authenticated,
+) -> Result<Option<ChunkSigning>, S3Error> {
     if !payload.signs_chunks() {
         return Ok(None);
     }
@@ -131,7 +148,10 @@ fn chunk_signing(payload: &PayloadMode, auth: &Authenticated) -> Result<Option<C
 }
 
 fn header_str<'a>(header: &'a RequestHeader, name: &str) -> Option<&'a str> {
-    header.headers.get(name).and_then(|value| value.to_str().ok())
+    header
+        .headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
 }
 
 fn header_u64(header: &RequestHeader, name: &str) -> Result<Option<u64>, S3Error> {
@@ -142,7 +162,11 @@ fn header_u64(header: &RequestHeader, name: &str) -> Result<Option<u64>, S3Error
             .ok()
             .and_then(|text| text.trim().parse().ok())
             .map(Some)
-            .ok_or_else(|| S3Error::invalid_argument(format!("the {name} header is not a whole number of bytes"))),
+            .ok_or_else(|| {
+                S3Error::invalid_argument(format!(
+                    "the {name} header is not a whole number of bytes"
+                ))
+            }),
     }
 }
 

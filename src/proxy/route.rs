@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
-use osp_core::config::{AddressingStyle, BucketConfig};
+use osp_core::config::{AddressingStyle, BucketConfig, HmacCredentials};
 use osp_core::s3::S3Error;
 use pingora::upstreams::peer::HttpPeer;
 
@@ -24,6 +24,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Route {
     pub bucket_name: String,
     pub bucket: Arc<BucketConfig>,
+    /// The credentials the backend request is signed with.
+    pub credentials: HmacCredentials,
     /// The path sent to the backend, already encoded as signed.
     pub path: String,
     /// The query sent to the backend, without presigned-URL parameters.
@@ -33,7 +35,13 @@ pub struct Route {
 impl Route {
     /// Builds the route of a request for `bucket_name` whose key path is
     /// `encoded_key_path` (`/` plus the encoded key, or `/` alone).
-    pub fn new(bucket_name: &str, bucket: Arc<BucketConfig>, encoded_key_path: &str, raw_query: &str) -> Self {
+    pub fn new(
+        bucket_name: &str,
+        bucket: Arc<BucketConfig>,
+        credentials: HmacCredentials,
+        encoded_key_path: &str,
+        raw_query: &str,
+    ) -> Self {
         let path = match bucket.addressing {
             AddressingStyle::Virtual => encoded_key_path.to_string(),
             AddressingStyle::Path if encoded_key_path == "/" => format!("/{bucket_name}"),
@@ -44,6 +52,7 @@ impl Route {
             path,
             query: forwarded_query(raw_query),
             bucket,
+            credentials,
         }
     }
 
@@ -91,7 +100,10 @@ pub fn forwarded_query(raw_query: &str) -> String {
         .join("&")
 }
 
-fn is_presign_parameter(name: &str) -> bool {
+/// True for the auth parameters of a presigned URL: SigV4's `X-Amz-*` ones
+/// in any letter case, and SigV2's `AWSAccessKeyId`, `Expires` and
+/// `Signature` in the exact case that makes them auth parameters.
+pub fn is_presign_parameter(name: &str) -> bool {
     const PARAMETERS: [&str; 7] = [
         "X-Amz-Algorithm",
         "X-Amz-Credential",
@@ -101,7 +113,11 @@ fn is_presign_parameter(name: &str) -> bool {
         "X-Amz-Signature",
         "X-Amz-Security-Token",
     ];
-    PARAMETERS.iter().any(|parameter| parameter.eq_ignore_ascii_case(name))
+    const SIG_V2_PARAMETERS: [&str; 3] = ["AWSAccessKeyId", "Expires", "Signature"];
+    PARAMETERS
+        .iter()
+        .any(|parameter| parameter.eq_ignore_ascii_case(name))
+        || SIG_V2_PARAMETERS.contains(&name)
 }
 
 /// Resolves backend host names without blocking a worker thread, caching the
@@ -130,7 +146,10 @@ impl Resolver {
             .try_get_with(key, async {
                 let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
                 if found.is_empty() {
-                    return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses"));
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no addresses",
+                    ));
                 }
                 Ok(Arc::new(found))
             })
@@ -144,7 +163,11 @@ impl Resolver {
 
 /// Builds the backend connection for `route` at `address`.
 pub fn backend_peer(route: &Route, address: SocketAddr, verify: bool) -> HttpPeer {
-    let sni = if route.bucket.tls { route.host() } else { String::new() };
+    let sni = if route.bucket.tls {
+        route.host()
+    } else {
+        String::new()
+    };
     let mut peer = HttpPeer::new(address, route.bucket.tls, sni);
     let options = &mut peer.options;
     options.connection_timeout = Some(CONNECT_TIMEOUT);
@@ -158,7 +181,6 @@ pub fn backend_peer(route: &Route, address: SocketAddr, verify: bool) -> HttpPee
 #[cfg(test)]
 mod tests {
     use super::*;
-    use osp_core::config::HmacCredentials;
     use osp_core::secret::SecretKey;
 
     fn bucket(addressing: AddressingStyle, port: u16, tls: bool) -> Arc<BucketConfig> {
@@ -168,31 +190,53 @@ mod tests {
             region: "us-east-1".into(),
             tls,
             addressing,
-            credentials: HmacCredentials {
-                access_key: "a".into(),
-                secret_key: SecretKey::new("s"),
-            },
+            credentials: None,
             ttl: Duration::from_secs(300),
         })
     }
 
+    fn credentials() -> HmacCredentials {
+        HmacCredentials {
+            access_key: "a".into(),
+            secret_key: SecretKey::new("s"),
+        }
+    }
+
     #[test]
     fn path_style_prefixes_bucket() {
-        let route = Route::new("photos", bucket(AddressingStyle::Path, 9000, false), "/a%20b", "");
+        let route = Route::new(
+            "photos",
+            bucket(AddressingStyle::Path, 9000, false),
+            credentials(),
+            "/a%20b",
+            "",
+        );
         assert_eq!(route.path, "/photos/a%20b");
         assert_eq!(route.host_header(), "s3.example.test:9000");
     }
 
     #[test]
     fn path_style_bucket_request() {
-        let route = Route::new("photos", bucket(AddressingStyle::Path, 443, true), "/", "list-type=2");
+        let route = Route::new(
+            "photos",
+            bucket(AddressingStyle::Path, 443, true),
+            credentials(),
+            "/",
+            "list-type=2",
+        );
         assert_eq!(route.target(), "/photos?list-type=2");
         assert_eq!(route.host_header(), "s3.example.test");
     }
 
     #[test]
     fn virtual_style_moves_bucket_to_host() {
-        let route = Route::new("photos", bucket(AddressingStyle::Virtual, 443, true), "/key", "");
+        let route = Route::new(
+            "photos",
+            bucket(AddressingStyle::Virtual, 443, true),
+            credentials(),
+            "/key",
+            "",
+        );
         assert_eq!(route.path, "/key");
         assert_eq!(route.host(), "photos.s3.example.test");
     }
@@ -201,5 +245,14 @@ mod tests {
     fn presign_parameters_dropped() {
         let query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&versionId=3&X-Amz-Signature=ab&x-amz-expires=5&uploads";
         assert_eq!(forwarded_query(query), "versionId=3&uploads");
+    }
+
+    #[test]
+    fn sig_v2_parameters_dropped() {
+        let query = "AWSAccessKeyId=AK&Expires=1175139620&versionId=3&Signature=ab%2Bc%3D&response-expires=x&expires=1";
+        assert_eq!(
+            forwarded_query(query),
+            "versionId=3&response-expires=x&expires=1"
+        );
     }
 }

@@ -17,6 +17,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::hooks::Hooks;
 use super::service::{ProxyState, S3Proxy};
 
 /// How long `close()` waits for the accept loops to stop once the in-flight
@@ -43,7 +44,7 @@ pub struct RunningServer {
 impl RunningServer {
     /// Binds the listener and starts serving. Binding happens here, before
     /// anything is spawned, so a busy port fails at once with its address.
-    pub fn start(config: ProxyConfig) -> Result<Self, StartError> {
+    pub fn start(config: ProxyConfig, hooks: Hooks) -> Result<Self, StartError> {
         let mut fds = Fds::new();
         let mut addresses = Vec::new();
         let mut http_port = None;
@@ -66,9 +67,14 @@ impl RunningServer {
             })?;
 
         let verify = config.verify;
-        let state = Arc::new(ProxyState::new(config));
+        let state = Arc::new(ProxyState::new(config, hooks));
         let server_conf = Arc::new(ServerConf::default());
-        let mut service = http_proxy_service(&server_conf, S3Proxy { state: state.clone() });
+        let mut service = http_proxy_service(
+            &server_conf,
+            S3Proxy {
+                state: state.clone(),
+            },
+        );
         for address in &addresses {
             service.add_tcp(address);
         }
@@ -100,7 +106,9 @@ impl RunningServer {
         let _ = self.shutdown.send(true);
         let grace = self.state.config.shutdown_timeout;
         let in_flight = self.state.in_flight.clone();
-        let drained = tokio::time::timeout(grace, in_flight.wait_idle()).await.is_ok();
+        let drained = tokio::time::timeout(grace, in_flight.wait_idle())
+            .await
+            .is_ok();
         if let Some(task) = self.service_task.take() {
             let _ = tokio::time::timeout(LISTENER_STOP_TIMEOUT, task).await;
         }
@@ -134,7 +142,9 @@ fn bind(address: SocketAddr) -> Result<(SocketAddr, TcpListener), StartError> {
     listener
         .set_nonblocking(true)
         .map_err(|error| bind_error(address, &error))?;
-    let local = listener.local_addr().map_err(|error| bind_error(address, &error))?;
+    let local = listener
+        .local_addr()
+        .map_err(|error| bind_error(address, &error))?;
     Ok((local, listener))
 }
 

@@ -16,10 +16,14 @@ use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 
-use super::auth::authenticate;
+use super::auth::{authenticate, Rejection};
 use super::ctx::{InFlight, RequestCtx, RequestIds};
+use super::decisions::Decisions;
+use super::delete_objects::{self, PendingDelete};
 use super::errors::{log_failure, s3_error_for};
+use super::hooks::{BackendCredentials, Hooks, RequestInfo};
 use super::request::{ParsedRequest, RequestPlan};
+use super::request_info::{request_info, RequestInfoInput};
 use super::route::{backend_peer, Resolver, Route};
 use super::upstream::rewrite_for_backend;
 
@@ -31,19 +35,21 @@ pub const ACCESS_LOG_TARGET: &str = "object_storage_proxy::access";
 pub struct ProxyState {
     pub config: ProxyConfig,
     pub buckets: HashMap<String, Arc<BucketConfig>>,
+    pub decisions: Decisions,
     pub resolver: Resolver,
     pub request_ids: RequestIds,
     pub in_flight: Arc<InFlight>,
 }
 
 impl ProxyState {
-    pub fn new(config: ProxyConfig) -> Self {
+    pub fn new(config: ProxyConfig, hooks: Hooks) -> Self {
         let buckets = config
             .buckets
             .iter()
             .map(|(name, bucket)| (name.clone(), Arc::new(bucket.clone())))
             .collect();
         Self {
+            decisions: Decisions::new(hooks, config.secret_cache_ttl),
             config,
             buckets,
             resolver: Resolver::new(),
@@ -67,10 +73,14 @@ enum Decision {
 }
 
 impl S3Proxy {
-    /// Authenticates the request, then routes it: the signature is checked
-    /// before the bucket is looked up, so an unauthenticated caller learns
-    /// nothing about the bucket map.
-    async fn decide(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Decision, S3Error> {
+    /// Authenticates, routes and authorizes the request, in that order: the
+    /// signature is checked before the bucket is looked up, so an
+    /// unauthenticated caller learns nothing about the bucket map.
+    async fn decide(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Decision, Rejection> {
         let state = &self.state;
         let header = session.req_header();
         let parsed = ParsedRequest::from_header(header)?;
@@ -81,13 +91,23 @@ impl S3Proxy {
             headers: &header.headers,
             authority: header.uri.authority().map(|authority| authority.as_str()),
         };
-        let auth = authenticate(&view, &state.config.keystore, state.config.skip_signature_validation)?;
+        let skip = state.config.skip_signature_validation;
+        let auth = authenticate(
+            &view,
+            &state.config.keystore,
+            &state.decisions,
+            skip,
+            state.config.allow_sig_v2,
+            &state.config.virtual_host_domains,
+        )
+        .await?;
         ctx.access_key = auth.access_key.clone();
+        let token = auth.access_key.clone().unwrap_or_default();
 
         let target = parsed.target(header, &state.config.virtual_host_domains)?;
         ctx.operation = parsed.operation(header, &target);
         let Some(bucket_name) = target.bucket.clone() else {
-            return self.answer_service_request(session, ctx).await;
+            return self.answer_service_request(session, ctx, &token).await;
         };
         ctx.bucket = Some(bucket_name.clone());
         let bucket = state
@@ -97,38 +117,144 @@ impl S3Proxy {
             .ok_or_else(|| S3Error::no_such_bucket(&bucket_name))?;
 
         let plan = RequestPlan::new(header, &auth)?;
+        let mut info = request_info(RequestInfoInput {
+            header,
+            raw_query: parsed.raw_query.as_deref(),
+            bucket: &bucket_name,
+            target: &target,
+            operation: &ctx.operation,
+            source_ip: source_ip(session),
+            delete_keys: None,
+        })?;
+        if let Some(source) = &info.copy_source {
+            self.check_copy_source(&bucket, &source.bucket)?;
+        }
+
+        // The keys of a DeleteObjects request are in its body: a small body is
+        // read now (after 100 Continue, if the client waits for it), a larger
+        // one is authorized when it has streamed in.
+        let mut continue_sent = false;
+        let mut decided_later = false;
+        if ctx.operation == "DeleteObjects" && state.decisions.has_validator() {
+            if plan.expects_continue {
+                send_continue(session).await?;
+                continue_sent = true;
+            }
+            match delete_objects::read_ahead(session).await? {
+                Some(keys) => info.delete_keys = Some(keys),
+                None => decided_later = true,
+            }
+        }
+
+        if decided_later {
+            ctx.pending_delete = Some(PendingDelete::new(token.clone(), info, bucket.ttl));
+        } else if !state.decisions.allowed(&token, &info, bucket.ttl).await? {
+            return Err(S3Error::access_denied("Access Denied").into());
+        }
+        let credentials = match state.decisions.credentials(&token, &bucket_name, &bucket).await? {
+            BackendCredentials::Hmac(credentials) => credentials,
+            BackendCredentials::ApiKey(_) => {
+                return Err(S3Error::internal(
+                    "the bucket's credentials are an IBM Cloud API key, which this version cannot use yet",
+                )
+                .into())
+            }
+        };
+
         ctx.route = Some(Route::new(
             &bucket_name,
             bucket,
+            credentials,
             &target.encoded_key_path,
             parsed.raw_query.as_deref().unwrap_or(""),
         ));
         ctx.payload = Some(auth.payload);
         ctx.body = plan.body;
-        if plan.expects_continue {
-            session
-                .as_downstream_mut()
-                .write_continue_response()
-                .await
-                .map_err(|error| S3Error::internal(format!("could not send 100 Continue: {error}")))?;
+        if plan.expects_continue && !continue_sent {
+            send_continue(session).await?;
         }
         Ok(Decision::Forward)
     }
 
-    /// Answers requests without a bucket: `GET /` lists the configured buckets.
-    async fn answer_service_request(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Decision, S3Error> {
+    /// A copy reads another object: its bucket must be in the bucket map and
+    /// on the same backend, which the proxy signs the copy for.
+    fn check_copy_source(&self, bucket: &BucketConfig, source_bucket: &str) -> Result<(), S3Error> {
+        let source = self.state.buckets.get(source_bucket).ok_or_else(|| {
+            S3Error::access_denied(format!(
+                "the copy source bucket '{source_bucket}' is not served by this proxy"
+            ))
+        })?;
+        let same_backend =
+            source.host == bucket.host && source.port == bucket.port && source.tls == bucket.tls;
+        if !same_backend {
+            return Err(S3Error::access_denied(format!(
+                "the copy source bucket '{source_bucket}' is on another backend; copy across backends is not possible"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Answers requests without a bucket: `GET /` lists the configured
+    /// buckets, or with a validator those it allows this caller to list.
+    async fn answer_service_request(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        token: &str,
+    ) -> Result<Decision, Rejection> {
         if session.req_header().method != Method::GET {
             return Err(S3Error::new(
                 405,
                 "MethodNotAllowed",
                 "The specified method is not allowed against this resource.",
-            ));
+            )
+            .into());
+        }
+        let source_ip = source_ip(session);
+        let mut visible = Vec::new();
+        for (name, bucket) in &self.state.config.buckets {
+            let info = RequestInfo {
+                method: "GET".to_string(),
+                bucket: name.clone(),
+                key: None,
+                operation: "ListBuckets".to_string(),
+                query: Vec::new(),
+                headers: Vec::new(),
+                source_ip: source_ip.clone(),
+                copy_source: None,
+                delete_keys: None,
+            };
+            if self
+                .state
+                .decisions
+                .allowed(token, &info, bucket.ttl)
+                .await?
+            {
+                visible.push(name.as_str());
+            }
         }
         let owner = ctx.access_key.as_deref().unwrap_or("anonymous");
-        let xml = list_buckets_xml(owner, self.state.config.buckets.keys().map(String::as_str));
+        let xml = list_buckets_xml(owner, visible);
         write_response(session, ctx, 200, Bytes::from(xml)).await;
         Ok(Decision::Answered)
     }
+}
+
+/// The client's IP address as text, empty when unknown.
+fn source_ip(session: &Session) -> String {
+    session
+        .client_addr()
+        .and_then(|address| address.as_inet())
+        .map(|address| address.ip().to_string())
+        .unwrap_or_default()
+}
+
+async fn send_continue(session: &mut Session) -> Result<(), S3Error> {
+    session
+        .as_downstream_mut()
+        .write_continue_response()
+        .await
+        .map_err(|error| S3Error::internal(format!("could not send 100 Continue: {error}")))
 }
 
 #[async_trait]
@@ -145,9 +271,14 @@ impl ProxyHttp for S3Proxy {
         match self.decide(session, ctx).await {
             Ok(Decision::Forward) => Ok(false),
             Ok(Decision::Answered) => Ok(true),
-            Err(error) => {
+            Err(Rejection::S3(error)) => {
                 tracing::debug!(request_id = %ctx.request_id, code = error.code, message = %error.message, "request rejected");
                 write_error(session, ctx, &error).await;
+                Ok(true)
+            }
+            Err(Rejection::Hook(error)) => {
+                tracing::error!(request_id = %ctx.request_id, hook = error.hook(), %error, "callback failed");
+                write_error(session, ctx, &error.to_s3_error()).await;
                 Ok(true)
             }
         }
@@ -155,19 +286,35 @@ impl ProxyHttp for S3Proxy {
 
     /// Connects to the backend of the request's bucket; nothing else ever
     /// picks a host.
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
         let route = ctx
             .route
             .as_ref()
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "request has no route"))?;
-        let address = match self.state.resolver.resolve(&route.host(), route.bucket.port).await {
+        let address = match self
+            .state
+            .resolver
+            .resolve(&route.host(), route.bucket.port)
+            .await
+        {
             Ok(address) => address,
             Err(error) => {
                 ctx.failure = Some(error);
-                return Err(Error::explain(ErrorType::ConnectNoRoute, "backend host not resolved"));
+                return Err(Error::explain(
+                    ErrorType::ConnectNoRoute,
+                    "backend host not resolved",
+                ));
             }
         };
-        Ok(Box::new(backend_peer(route, address, self.state.config.verify)))
+        Ok(Box::new(backend_peer(
+            route,
+            address,
+            self.state.config.verify,
+        )))
     }
 
     /// Rewrites the request for the backend and signs it with the bucket's
@@ -182,12 +329,21 @@ impl ProxyHttp for S3Proxy {
         if let Some(body) = ctx.body.as_mut() {
             body.restart();
         }
+        if let Some(pending) = ctx.pending_delete.as_mut() {
+            pending.restart();
+        }
         let (Some(route), Some(payload)) = (ctx.route.as_ref(), ctx.payload.as_ref()) else {
-            return Err(Error::explain(ErrorType::InternalError, "request has no route"));
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "request has no route",
+            ));
         };
         rewrite_for_backend(upstream_request, route, payload).map_err(|error| {
             ctx.failure = Some(error);
-            Error::explain(ErrorType::InternalError, "could not rewrite the request for the backend")
+            Error::explain(
+                ErrorType::InternalError,
+                "could not rewrite the request for the backend",
+            )
         })
     }
 
@@ -200,6 +356,25 @@ impl ProxyHttp for S3Proxy {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if let Some(pending) = ctx.pending_delete.as_mut() {
+            if let Err(rejection) = pending
+                .process(body, end_of_stream, &self.state.decisions)
+                .await
+            {
+                let error = match rejection {
+                    Rejection::S3(error) => error,
+                    Rejection::Hook(error) => {
+                        tracing::error!(request_id = %ctx.request_id, hook = error.hook(), %error, "callback failed");
+                        error.to_s3_error()
+                    }
+                };
+                ctx.failure = Some(error);
+                return Err(Error::explain(
+                    ErrorType::InvalidHTTPHeader,
+                    "DeleteObjects was not authorized",
+                ));
+            }
+        }
         if let Some(check) = ctx.body.as_mut() {
             check.process(body, end_of_stream).map_err(|error| {
                 tracing::info!(request_id = %ctx.request_id, code = error.code, message = %error.message, "request body rejected");
@@ -222,7 +397,12 @@ impl ProxyHttp for S3Proxy {
     }
 
     /// Answers a request that could not be proxied with an S3 XML error.
-    async fn fail_to_proxy(&self, session: &mut Session, error: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        error: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
         let s3_error = match ctx.failure.take() {
             Some(failure) => Some(failure),
             None => s3_error_for(error),
@@ -291,7 +471,9 @@ async fn write_response(session: &mut Session, ctx: &mut RequestCtx, status: u16
         header.insert_header("content-type", "application/xml")?;
         header.insert_header("content-length", body.len().to_string())?;
         header.insert_header("x-amz-request-id", ctx.request_id.as_str())?;
-        session.write_response_header(Box::new(header), body.is_empty()).await?;
+        session
+            .write_response_header(Box::new(header), body.is_empty())
+            .await?;
         if !body.is_empty() {
             session.write_response_body(Some(body), true).await?;
         }

@@ -38,14 +38,24 @@ const DROPPED_HEADERS: &[&str] = &[
 
 /// Headers that describe the aws-chunked framing; dropped when the proxy
 /// forwards the decoded bytes instead.
-const FRAMING_HEADERS: &[&str] = &["x-amz-decoded-content-length", "x-amz-trailer", "x-amz-sdk-checksum-algorithm"];
+const FRAMING_HEADERS: &[&str] = &[
+    "x-amz-decoded-content-length",
+    "x-amz-trailer",
+    "x-amz-sdk-checksum-algorithm",
+];
 
 /// Rewrites `request` (a copy of the client's request) for the backend of
 /// `route` and signs it with the bucket's credentials.
-pub fn rewrite_for_backend(request: &mut RequestHeader, route: &Route, payload: &PayloadMode) -> Result<(), S3Error> {
+pub fn rewrite_for_backend(
+    request: &mut RequestHeader,
+    route: &Route,
+    payload: &PayloadMode,
+) -> Result<(), S3Error> {
     request
         .set_raw_path(route.target().as_bytes())
-        .map_err(|error| S3Error::internal(format!("could not set the backend request target: {error}")))?;
+        .map_err(|error| {
+            S3Error::internal(format!("could not set the backend request target: {error}"))
+        })?;
     drop_connection_headers(request);
     let forwarded_payload = if payload.is_streaming() {
         forward_decoded_body(request)?;
@@ -55,8 +65,12 @@ pub fn rewrite_for_backend(request: &mut RequestHeader, route: &Route, payload: 
     };
 
     insert(request, HOST, header_value(&route.host_header())?)?;
-    insert(request, "x-amz-content-sha256", header_value(forwarded_payload)?)?;
-    let credentials = &route.bucket.credentials;
+    insert(
+        request,
+        "x-amz-content-sha256",
+        header_value(forwarded_payload)?,
+    )?;
+    let credentials = &route.credentials;
     let signer = BackendSigner {
         access_key: &credentials.access_key,
         secret: &credentials.secret_key,
@@ -81,7 +95,11 @@ pub fn rewrite_for_backend(request: &mut RequestHeader, route: &Route, payload: 
     Ok(())
 }
 
-fn insert(request: &mut RequestHeader, name: impl AsRef<str>, value: HeaderValue) -> Result<(), S3Error> {
+fn insert(
+    request: &mut RequestHeader,
+    name: impl AsRef<str>,
+    value: HeaderValue,
+) -> Result<(), S3Error> {
     let name = name.as_ref().to_string();
     request
         .insert_header(name.clone(), value)
@@ -122,7 +140,11 @@ fn forward_decoded_body(request: &mut RequestHeader) -> Result<(), S3Error> {
         }
         None => {
             request.remove_header(&CONTENT_LENGTH);
-            insert(request, TRANSFER_ENCODING, HeaderValue::from_static("chunked"))?;
+            insert(
+                request,
+                TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            )?;
         }
     }
     let remaining: Vec<String> = request
@@ -137,13 +159,18 @@ fn forward_decoded_body(request: &mut RequestHeader) -> Result<(), S3Error> {
         .collect();
     request.remove_header(&CONTENT_ENCODING);
     if !remaining.is_empty() {
-        insert(request, CONTENT_ENCODING, header_value(&remaining.join(", "))?)?;
+        insert(
+            request,
+            CONTENT_ENCODING,
+            header_value(&remaining.join(", "))?,
+        )?;
     }
     Ok(())
 }
 
 fn header_value(text: &str) -> Result<HeaderValue, S3Error> {
-    HeaderValue::from_str(text).map_err(|_| S3Error::internal(format!("'{text}' is not a valid header value")))
+    HeaderValue::from_str(text)
+        .map_err(|_| S3Error::internal(format!("'{text}' is not a valid header value")))
 }
 
 #[cfg(test)]
@@ -161,13 +188,20 @@ mod tests {
             region: "us-east-1".into(),
             tls: false,
             addressing: AddressingStyle::Path,
-            credentials: HmacCredentials {
-                access_key: "backend".into(),
-                secret_key: SecretKey::new("backend-secret"),
-            },
+            credentials: None,
             ttl: Duration::from_secs(300),
         });
-        Route::new("photos", bucket, "/a%20b", "X-Amz-Signature=00&versionId=1")
+        let credentials = HmacCredentials {
+            access_key: "backend".into(),
+            secret_key: SecretKey::new("backend-secret"),
+        };
+        Route::new(
+            "photos",
+            bucket,
+            credentials,
+            "/a%20b",
+            "X-Amz-Signature=00&versionId=1",
+        )
     }
 
     fn request(headers: &[(&str, &str)]) -> RequestHeader {
@@ -190,7 +224,12 @@ mod tests {
             ("expect", "100-continue"),
             ("x-amz-meta-color", "blue"),
         ]);
-        rewrite_for_backend(&mut upstream, &route(), &PayloadMode::StreamingUnsignedTrailer).unwrap();
+        rewrite_for_backend(
+            &mut upstream,
+            &route(),
+            &PayloadMode::StreamingUnsignedTrailer,
+        )
+        .unwrap();
         let headers = &upstream.headers;
         assert_eq!(upstream.raw_path(), b"/photos/a%20b?versionId=1");
         assert_eq!(headers["host"], "127.0.0.1:9000");

@@ -1,6 +1,7 @@
 //! S3 request routing, operation names, errors and the responses the proxy
 //! writes itself.
 
+pub mod delete;
 pub mod error;
 pub mod list_buckets;
 pub mod operation;
@@ -8,4 +9,4 @@ pub mod request;
 
 pub use error::S3Error;
 pub use operation::operation_name;
-pub use request::{resolve_target, S3Target};
+pub use request::{parse_copy_source, resolve_target, CopySource, S3Target};

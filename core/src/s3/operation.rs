@@ -11,7 +11,10 @@ const SUB_RESOURCES: &[(&str, &str)] = &[
     ("attributes", "ObjectAttributes"),
     ("cors", "BucketCors"),
     ("encryption", "BucketEncryption"),
-    ("intelligent-tiering", "BucketIntelligentTieringConfiguration"),
+    (
+        "intelligent-tiering",
+        "BucketIntelligentTieringConfiguration",
+    ),
     ("inventory", "BucketInventoryConfiguration"),
     ("legal-hold", "ObjectLegalHold"),
     ("lifecycle", "BucketLifecycleConfiguration"),
@@ -58,7 +61,12 @@ pub fn operation_name(input: &OperationInput<'_>) -> String {
         ..
     } = *input;
     if !has_bucket {
-        return if method == "GET" { "ListBuckets" } else { "Unknown" }.to_string();
+        return if method == "GET" {
+            "ListBuckets"
+        } else {
+            "Unknown"
+        }
+        .to_string();
     }
     if let Some(name) = multipart_operation(input) {
         return name.to_string();
@@ -152,10 +160,19 @@ mod tests {
     fn sub_resources() {
         assert_eq!(name("GET", true, &["acl"], false), "GetObjectAcl");
         assert_eq!(name("PUT", true, &["tagging"], false), "PutObjectTagging");
-        assert_eq!(name("DELETE", true, &["tagging"], false), "DeleteObjectTagging");
+        assert_eq!(
+            name("DELETE", true, &["tagging"], false),
+            "DeleteObjectTagging"
+        );
         assert_eq!(name("GET", false, &["acl"], false), "GetBucketAcl");
-        assert_eq!(name("GET", false, &["location"], false), "GetBucketLocation");
-        assert_eq!(name("PUT", false, &["versioning"], false), "PutBucketVersioning");
+        assert_eq!(
+            name("GET", false, &["location"], false),
+            "GetBucketLocation"
+        );
+        assert_eq!(
+            name("PUT", false, &["versioning"], false),
+            "PutBucketVersioning"
+        );
         assert_eq!(name("POST", true, &["restore"], false), "RestoreObject");
     }
 
@@ -163,20 +180,41 @@ mod tests {
     fn bucket_actions() {
         assert_eq!(name("GET", false, &["list-type"], false), "ListObjectsV2");
         assert_eq!(name("GET", false, &[], false), "ListObjects");
-        assert_eq!(name("GET", false, &["versions"], false), "ListObjectVersions");
+        assert_eq!(
+            name("GET", false, &["versions"], false),
+            "ListObjectVersions"
+        );
         assert_eq!(name("POST", false, &["delete"], false), "DeleteObjects");
         assert_eq!(name("HEAD", false, &[], false), "HeadBucket");
     }
 
     #[test]
     fn multipart_actions() {
-        assert_eq!(name("POST", true, &["uploads"], false), "CreateMultipartUpload");
-        assert_eq!(name("PUT", true, &["uploadId", "partNumber"], false), "UploadPart");
-        assert_eq!(name("PUT", true, &["uploadId", "partNumber"], true), "UploadPartCopy");
-        assert_eq!(name("POST", true, &["uploadId"], false), "CompleteMultipartUpload");
-        assert_eq!(name("DELETE", true, &["uploadId"], false), "AbortMultipartUpload");
+        assert_eq!(
+            name("POST", true, &["uploads"], false),
+            "CreateMultipartUpload"
+        );
+        assert_eq!(
+            name("PUT", true, &["uploadId", "partNumber"], false),
+            "UploadPart"
+        );
+        assert_eq!(
+            name("PUT", true, &["uploadId", "partNumber"], true),
+            "UploadPartCopy"
+        );
+        assert_eq!(
+            name("POST", true, &["uploadId"], false),
+            "CompleteMultipartUpload"
+        );
+        assert_eq!(
+            name("DELETE", true, &["uploadId"], false),
+            "AbortMultipartUpload"
+        );
         assert_eq!(name("GET", true, &["uploadId"], false), "ListParts");
-        assert_eq!(name("GET", false, &["uploads"], false), "ListMultipartUploads");
+        assert_eq!(
+            name("GET", false, &["uploads"], false),
+            "ListMultipartUploads"
+        );
     }
 
     #[test]

@@ -98,6 +98,39 @@ pub fn strip_port(host: &str) -> &str {
     }
 }
 
+/// The object a CopyObject or UploadPartCopy request reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopySource {
+    pub bucket: String,
+    pub key: String,
+}
+
+/// Parses an `x-amz-copy-source` value: `bucket/key` or `/bucket/key`,
+/// percent-encoded, optionally followed by `?versionId=...`.
+pub fn parse_copy_source(value: &str) -> Result<CopySource, S3Error> {
+    let invalid = || {
+        S3Error::invalid_argument(format!(
+            "x-amz-copy-source '{value}' is not of the form bucket/key (optionally ?versionId=...)"
+        ))
+    };
+    let without_version = value.split_once('?').map_or(value, |(path, _)| path);
+    let path = without_version.strip_prefix('/').unwrap_or(without_version);
+    let (bucket, key) = path.split_once('/').ok_or_else(invalid)?;
+    let bucket = percent_decode_str(bucket)
+        .decode_utf8()
+        .map_err(|_| invalid())?;
+    let key = percent_decode_str(key)
+        .decode_utf8()
+        .map_err(|_| invalid())?;
+    if bucket.is_empty() || key.is_empty() {
+        return Err(invalid());
+    }
+    Ok(CopySource {
+        bucket: bucket.into_owned(),
+        key: key.into_owned(),
+    })
+}
+
 /// Decodes a raw key once; an empty key means the request addresses the bucket.
 fn decoded_key(raw_key: &str) -> Option<String> {
     if raw_key.is_empty() {
@@ -116,7 +149,8 @@ mod tests {
 
     #[test]
     fn path_style_bucket_and_key() {
-        let target = resolve_target("/photos/2024/a%20b.jpg", Some("localhost:9000"), &domains()).unwrap();
+        let target =
+            resolve_target("/photos/2024/a%20b.jpg", Some("localhost:9000"), &domains()).unwrap();
         assert_eq!(target.addressing, Addressing::Path);
         assert_eq!(target.bucket.as_deref(), Some("photos"));
         assert_eq!(target.key.as_deref(), Some("2024/a b.jpg"));
@@ -142,8 +176,12 @@ mod tests {
 
     #[test]
     fn virtual_host_with_dotted_bucket() {
-        let target =
-            resolve_target("/a/b", Some("my.dotted.bucket.S3.example.test:8080"), &domains()).unwrap();
+        let target = resolve_target(
+            "/a/b",
+            Some("my.dotted.bucket.S3.example.test:8080"),
+            &domains(),
+        )
+        .unwrap();
         assert_eq!(target.addressing, Addressing::VirtualHost);
         assert_eq!(target.bucket.as_deref(), Some("my.dotted.bucket"));
         assert_eq!(target.key.as_deref(), Some("a/b"));
@@ -173,6 +211,21 @@ mod tests {
     #[test]
     fn path_must_start_with_slash() {
         assert!(resolve_target("photos/x", None, &[]).is_err());
+    }
+
+    #[test]
+    fn copy_source_forms() {
+        let expected = CopySource {
+            bucket: "src".into(),
+            key: "a b/c+d".into(),
+        };
+        assert_eq!(parse_copy_source("src/a%20b/c%2Bd").unwrap(), expected);
+        assert_eq!(
+            parse_copy_source("/src/a%20b/c%2Bd?versionId=3").unwrap(),
+            expected
+        );
+        assert!(parse_copy_source("just-a-bucket").is_err());
+        assert!(parse_copy_source("/src/").is_err());
     }
 
     #[test]
