@@ -13,7 +13,7 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class ProxyServer {
   /** The port the HTTP listener is bound to (the real one when 0 was configured), or null. */
   get httpPort(): number | null
-  /** The port the HTTPS listener is bound to, or null. */
+  /** The port the HTTPS listener is bound to (the real one when 0 was configured), or null. */
   get httpsPort(): number | null
   /**
    * Stops accepting connections, lets in-flight requests finish within
@@ -38,8 +38,12 @@ export interface BucketConfig {
   accessKey?: string
   /** Secret access key the proxy signs backend requests with.  */
   secretKey?: string
+  /** IBM Cloud API key, exchanged at IAM for a bearer token; instead of accessKey/secretKey.  */
+  apiKey?: string
   /** Seconds that credentials and decisions stay cached, default 300; 0 disables caching.  */
   ttl?: number
+  /** PEM CA certificates that this backend's TLS certificate is verified against, instead of the server's caCert or the platform trust store.  */
+  caCert?: string | Buffer
   /** How aws-chunked uploads are forwarded; only 'decode' (plain bytes) is supported for now.  */
   streamingUploads?: 'decode'
   /** Only false is supported for now.  */
@@ -73,8 +77,19 @@ export interface ProxyServerConfig {
   cosMap: Record<string, BucketConfig>
   /** Client keys accepted by the proxy; required unless skipSignatureValidation is set.  */
   hmacKeystore?: Array<HmacKey>
-  /** HTTP listener port; 0 picks a free port, reported as `ProxyServer.httpPort`.  */
+  /** HTTP listener port; 0 picks a free port, reported as `ProxyServer.httpPort`. Set httpPort, httpsPort or both.  */
   httpPort?: number
+  /** * HTTPS listener port (HTTP/2 and HTTP/1.1 through ALPN); 0 picks a free port, reported as
+   * `ProxyServer.httpsPort`. Needs `tls`, or the files named by the environment variables
+   * TLS_CERT_PATH and TLS_KEY_PATH.
+   */
+  httpsPort?: number
+  /** Certificate chain and private key of the HTTPS listener, as PEM; kept in memory. Requires httpsPort.  */
+  tls?: TlsConfig
+  /** * PEM CA certificates that backend TLS certificates are verified against, instead of the
+   * platform trust store. A bucket's own caCert takes precedence.
+   */
+  caCert?: string | Buffer
   /** IP address to listen on, default "0.0.0.0".  */
   listenAddress?: string
   /** The proxy's own host names: a Host of "<bucket>.<domain>" is a virtual-host style request.  */
@@ -106,6 +121,8 @@ export interface ProxyServerConfig {
   callbackTimeoutMs?: number
   /** Seconds a secret returned by hmacFetcher stays cached, default 300; 0 disables caching.  */
   secretCacheTtl?: number
+  /** IBM Cloud IAM base URL where API keys are exchanged for tokens, default "https://iam.cloud.ibm.com".  */
+  iamEndpoint?: string
 }
 
 /** The request as a validator receives it (`RequestInfo` in TypeScript). */
@@ -128,7 +145,16 @@ export interface RequestInfo {
 
 /**
  * Starts a proxy server. Resolves once it is listening; rejects with an
- * `Error` whose `code` is `ERR_INVALID_CONFIG`, `ERR_ADDRESS_IN_USE` or
- * `ERR_LISTEN` when the config is invalid or a port cannot be bound.
+ * `Error` whose `code` is `ERR_INVALID_CONFIG`, `ERR_INVALID_TLS`,
+ * `ERR_ADDRESS_IN_USE` or `ERR_LISTEN` when the config is invalid, a
+ * certificate, key or CA cannot be used, or a port cannot be bound.
  */
 export declare function startServer(config: ProxyServerConfig): Promise<ProxyServer>
+
+/** The HTTPS listener's certificate and key. */
+export interface TlsConfig {
+  /** Certificate chain as PEM: the server certificate first, then any intermediates.  */
+  cert: string | Buffer
+  /** Private key as PEM (PKCS#8, PKCS#1 or SEC1), matching the certificate.  */
+  key: string | Buffer
+}

@@ -10,6 +10,7 @@ import {
   GetObjectAclCommand,
   GetObjectCommand,
   ListBucketsCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
 } from '@aws-sdk/client-s3'
 
@@ -267,6 +268,28 @@ describe('callbacks', () => {
     assert.equal(calls, 1)
     await getText(client, 'private/b.txt')
     assert.equal(calls, 2, 'another key is another decision')
+  })
+
+  test('listing prefixes are decided separately', async (t) => {
+    let calls = 0
+    const proxy = await startProxy({
+      cosMap: cosMap(),
+      hmacKeystore: keystore,
+      validator: (token, bucket, request) => {
+        calls++
+        return request.operation !== 'ListObjectsV2' || request.query.prefix === 'public/'
+      },
+    })
+    t.after(() => proxy.close())
+    const reader = makeClient(proxy.httpPort, READER)
+    const allowed = await reader.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'public/' }))
+    assert.ok(allowed.Contents.length > 0)
+    const denied = await errorOf(() => reader.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'private/' })))
+    assert.equal(denied.name, 'AccessDenied', 'an allowed prefix is not reused for another')
+    const unprefixed = await errorOf(() => reader.send(new ListObjectsV2Command({ Bucket: BUCKET })))
+    assert.equal(unprefixed.name, 'AccessDenied')
+    await reader.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'public/' }))
+    assert.equal(calls, 3, 'the repeated listing came from the cache')
   })
 
   test('ttl 0 asks the validator every time', async (t) => {

@@ -219,15 +219,27 @@ describe('server lifecycle', { timeout: 120_000 }, () => {
       })
     }
 
-    // Options this version does not implement yet are rejected, never ignored.
-    for (const name of ['httpsPort', 'tls', 'caCert', 'iamEndpoint']) {
-      test(`${name} (not implemented yet)`, async () => {
-        await assertInvalidConfig({ ...validConfig(), [name]: name === 'httpsPort' ? 0 : 'x' }, name)
-      })
-    }
+    test('caCert that is not PEM', async () => {
+      const error = await startServer({ ...validConfig(), caCert: 'not a certificate' }).then(
+        (server) => server.close().then(() => assert.fail('caCert was accepted')),
+        (rejection) => rejection,
+      )
+      assert.equal(error.code, 'ERR_INVALID_TLS')
+      assert.match(error.message, /caCert/)
+    })
 
-    test('bucket apiKey (not implemented yet)', async () => {
+    test('iamEndpoint that is not a URL', async () => {
+      await assertInvalidConfig({ ...validConfig(), iamEndpoint: 'iam.cloud.ibm.com' }, 'iamEndpoint')
+    })
+
+    test('bucket with apiKey and accessKey', async () => {
       await assertInvalidConfig({ ...validConfig(), cosMap: { [BUCKET]: { ...bucketConfig(1), apiKey: 'k' } } }, 'apiKey')
+    })
+
+    // Options this version does not implement yet are rejected, never ignored.
+    test('streamingUploads passthrough (not implemented yet)', async () => {
+      const bucket = { ...bucketConfig(1), streamingUploads: 'passthrough' }
+      await assertInvalidConfig({ ...validConfig(), cosMap: { [BUCKET]: bucket } }, 'streamingUploads')
     })
   })
 

@@ -11,13 +11,23 @@ use tracing_subscriber::EnvFilter;
 const DEFAULT_FILTER: &str =
     "warn,object_storage_proxy=info,osp_core=info,object_storage_proxy::access=off";
 
+/// pingora writes whole request headers, Authorization included, to its
+/// debug and trace events; these directives keep pingora at warn, so those
+/// events stay out of the log even when `RUST_LOG` asks for debug everywhere.
+const REDACTING_DIRECTIVES: [&str; 3] = ["pingora_proxy=warn", "pingora_core=warn", "pingora=warn"];
+
 /// Installs the subscriber once per process. When the host process already
 /// installed a global subscriber, that one is kept.
 pub fn init() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        let filter =
+        let mut filter =
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+        for directive in REDACTING_DIRECTIVES {
+            if let Ok(directive) = directive.parse() {
+                filter = filter.add_directive(directive);
+            }
+        }
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)

@@ -373,3 +373,19 @@ mod tests {
         assert!(PayloadHasher::new(expected).matches());
     }
 }
+
+/// Returns the base64 MD5 digest of `body`, the value of a Content-MD5 header.
+pub fn content_md5(body: &[u8]) -> String {
+    use base64::Engine;
+    use md5::Digest;
+    base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body))
+}
+
+#[cfg(test)]
+mod content_md5_tests {
+    #[test]
+    fn md5_of_known_text() {
+        // RFC 1321 test suite: MD5("abc") = 900150983cd24fb0d6963f7d28e17f72.
+        assert_eq!(super::content_md5(b"abc"), "kAFQmDzST7DWlj99KOF/cg==");
+    }
+}

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::secret::SecretKey;
+use crate::tls::{listener_tls, ListenerTls, Pem, TlsEnv, TlsInput};
 
 /// Default seconds that credentials and decisions stay cached per bucket.
 pub const DEFAULT_TTL_SECS: u32 = 300;
@@ -68,7 +69,10 @@ pub struct BucketInput {
     pub addressing_style: Option<String>,
     pub access_key: Option<String>,
     pub secret_key: Option<SecretKey>,
+    pub api_key: Option<SecretKey>,
+    pub add_content_md5: Option<bool>,
     pub ttl: Option<f64>,
+    pub ca_cert: Option<Pem>,
 }
 
 /// The whole configuration as read from JavaScript, before validation. Options
@@ -79,6 +83,11 @@ pub struct ConfigInput {
     pub cos_map: Option<Vec<(String, BucketInput)>>,
     pub hmac_keystore: Vec<(String, SecretKey)>,
     pub http_port: Option<i64>,
+    pub https_port: Option<i64>,
+    pub tls: Option<TlsInput>,
+    /// `TLS_CERT_PATH` and `TLS_KEY_PATH`, used when `httpsPort` is set without `tls`.
+    pub tls_env: TlsEnv,
+    pub ca_cert: Option<Pem>,
     pub listen_address: Option<String>,
     pub virtual_host_domains: Vec<String>,
     pub shutdown_timeout_ms: Option<i64>,
@@ -88,6 +97,7 @@ pub struct ConfigInput {
     pub allow_sig_v2: Option<bool>,
     pub callback_timeout_ms: Option<i64>,
     pub secret_cache_ttl: Option<f64>,
+    pub iam_endpoint: Option<String>,
     /// Which JavaScript callbacks were given; the bindings keep the functions.
     pub callbacks: Callbacks,
 }
@@ -107,6 +117,82 @@ pub struct HmacCredentials {
     pub secret_key: SecretKey,
 }
 
+/// IBM Cloud IAM, where API keys are exchanged for bearer tokens.
+pub const DEFAULT_IAM_ENDPOINT: &str = "https://iam.cloud.ibm.com";
+
+/// Where the IBM Cloud IAM token service is: scheme, host, port and base path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamEndpoint {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// Path prefix without a trailing slash; empty for the root.
+    pub base_path: String,
+}
+
+impl IamEndpoint {
+    /// Parses a base URL such as `https://iam.cloud.ibm.com` or
+    /// `http://127.0.0.1:8080/iam`.
+    pub fn parse(url: &str) -> Result<Self, ConfigError> {
+        let invalid = |reason: &str| {
+            ConfigError::new(
+                "iamEndpoint",
+                format!("'{url}' {reason}; give a base URL such as \"https://iam.cloud.ibm.com\""),
+            )
+        };
+        let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return Err(invalid("does not start with https:// or http://"));
+        };
+        if rest.contains(['?', '#', '@']) {
+            return Err(invalid("has a query, fragment or user part"));
+        }
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
+                let port = port
+                    .parse::<u16>()
+                    .map_err(|_| invalid("has an invalid port"))?;
+                (host, port)
+            }
+            _ => (authority, if tls { 443 } else { 80 }),
+        };
+        if host.is_empty() || port == 0 {
+            return Err(invalid("has no host or port"));
+        }
+        Ok(Self {
+            tls,
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port,
+            base_path: path.trim_end_matches('/').to_string(),
+        })
+    }
+}
+
+/// Credentials for backend requests.
+#[derive(Clone, PartialEq, Eq)]
+pub enum BackendCredentials {
+    /// Requests are signed with SigV4.
+    Hmac(HmacCredentials),
+    /// An IBM Cloud API key, exchanged for an IAM bearer token.
+    ApiKey(SecretKey),
+}
+
+impl fmt::Debug for BackendCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Hmac(credentials) => write!(f, "Hmac({})", credentials.access_key),
+            Self::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
+        }
+    }
+}
+
 /// A validated backend for one bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketConfig {
@@ -116,9 +202,14 @@ pub struct BucketConfig {
     pub tls: bool,
     pub addressing: AddressingStyle,
     /// Static backend credentials; None when `bucketCredsFetcher` supplies them.
-    pub credentials: Option<HmacCredentials>,
+    pub credentials: Option<BackendCredentials>,
     /// How long credentials and decisions stay cached; zero disables caching.
     pub ttl: Duration,
+    /// PEM trust roots for this backend's TLS; None uses the server's `caCert`.
+    pub ca_cert: Option<Pem>,
+    /// Add Content-MD5 to DeleteObjects requests that lack it, for backends
+    /// that require it.
+    pub add_content_md5: bool,
 }
 
 /// The validated configuration a server runs with.
@@ -127,6 +218,12 @@ pub struct ProxyConfig {
     pub buckets: BTreeMap<String, BucketConfig>,
     pub keystore: HashMap<String, SecretKey>,
     pub http_port: Option<u16>,
+    pub https_port: Option<u16>,
+    /// The HTTPS listener's certificate source; Some exactly when `https_port` is.
+    pub tls: Option<ListenerTls>,
+    /// PEM trust roots for backend TLS, replacing the platform store; a bucket's
+    /// own `ca_cert` takes precedence.
+    pub ca_cert: Option<Pem>,
     pub listen_address: IpAddr,
     pub virtual_host_domains: Vec<String>,
     pub shutdown_timeout: Duration,
@@ -137,6 +234,7 @@ pub struct ProxyConfig {
     pub allow_sig_v2: bool,
     pub callback_timeout: Duration,
     pub secret_cache_ttl: Duration,
+    pub iam_endpoint: IamEndpoint,
     pub callbacks: Callbacks,
 }
 
@@ -148,12 +246,17 @@ impl ConfigInput {
             .http_port
             .map(|port| to_port("httpPort", port))
             .transpose()?;
-        if http_port.is_none() {
+        let https_port = self
+            .https_port
+            .map(|port| to_port("httpsPort", port))
+            .transpose()?;
+        if http_port.is_none() && https_port.is_none() {
             return Err(ConfigError::new(
                 "httpPort",
-                "no listener configured: set httpPort (0 picks a free port)",
+                "no listener configured: set httpPort or httpsPort (0 picks a free port)",
             ));
         }
+        let tls = listener_tls(https_port, self.tls, self.tls_env)?;
         let listen_address = match self.listen_address {
             None => DEFAULT_LISTEN_ADDRESS
                 .parse()
@@ -220,6 +323,9 @@ impl ConfigInput {
             buckets,
             keystore,
             http_port,
+            https_port,
+            tls,
+            ca_cert: self.ca_cert,
             listen_address,
             virtual_host_domains,
             shutdown_timeout: Duration::from_millis(shutdown_timeout_ms),
@@ -229,6 +335,9 @@ impl ConfigInput {
             allow_sig_v2: self.allow_sig_v2.unwrap_or(true),
             callback_timeout: Duration::from_millis(callback_timeout_ms),
             secret_cache_ttl,
+            iam_endpoint: IamEndpoint::parse(
+                self.iam_endpoint.as_deref().unwrap_or(DEFAULT_IAM_ENDPOINT),
+            )?,
             callbacks: self.callbacks,
         })
     }
@@ -325,31 +434,44 @@ fn validate_bucket(
         ));
     }
     let credentials =
-        match (input.access_key, input.secret_key) {
-            (Some(access_key), Some(secret_key))
+        match (input.access_key, input.secret_key, input.api_key) {
+            (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    field("apiKey"),
+                    "set either apiKey or accessKey and secretKey, not both",
+                ))
+            }
+            (None, None, Some(api_key)) if !api_key.expose().is_empty() => {
+                Some(BackendCredentials::ApiKey(api_key))
+            }
+            (None, None, Some(_)) => {
+                return Err(ConfigError::new(field("apiKey"), "must not be empty"))
+            }
+            (Some(access_key), Some(secret_key), None)
                 if !access_key.is_empty() && !secret_key.expose().is_empty() =>
             {
-                Some(HmacCredentials {
+                Some(BackendCredentials::Hmac(HmacCredentials {
                     access_key,
                     secret_key,
-                })
+                }))
             }
-            (Some(_), None) | (Some(_), Some(_)) => {
+            (Some(_), _, None) => {
                 return Err(ConfigError::new(
                     field("secretKey"),
                     "missing or empty: set both accessKey and secretKey",
                 ))
             }
-            (None, Some(_)) => {
+            (None, Some(_), None) => {
                 return Err(ConfigError::new(
                     field("accessKey"),
                     "missing: set both accessKey and secretKey",
                 ))
             }
-            (None, None) if has_creds_fetcher => None,
-            (None, None) => return Err(ConfigError::new(
+            (None, None, None) if has_creds_fetcher => None,
+            (None, None, None) => return Err(ConfigError::new(
                 field("accessKey"),
-                "missing backend credentials: set accessKey and secretKey, or a bucketCredsFetcher",
+                "missing backend credentials: set accessKey and secretKey, an IBM Cloud apiKey, \
+                 or a bucketCredsFetcher",
             )),
         };
     let ttl = match input.ttl {
@@ -372,6 +494,8 @@ fn validate_bucket(
         addressing,
         credentials,
         ttl,
+        ca_cert: input.ca_cert,
+        add_content_md5: input.add_content_md5.unwrap_or(false),
     })
 }
 
@@ -523,6 +647,45 @@ mod tests {
     }
 
     #[test]
+    fn https_listener_alone_accepted() {
+        let mut config = input();
+        config.http_port = None;
+        config.https_port = Some(0);
+        config.tls = Some(TlsInput::default());
+        let config = config.validate().unwrap();
+        assert_eq!(config.http_port, None);
+        assert_eq!(config.https_port, Some(0));
+        assert!(matches!(config.tls, Some(ListenerTls::Pem { .. })));
+    }
+
+    #[test]
+    fn https_port_needs_certificate() {
+        let mut config = input();
+        config.https_port = Some(0);
+        assert_eq!(config.clone().validate().unwrap_err().field, "httpsPort");
+        config.tls_env.cert_path = Some("/etc/proxy/cert.pem".into());
+        config.tls_env.key_path = Some("/etc/proxy/key.pem".into());
+        assert!(matches!(
+            config.validate().unwrap().tls,
+            Some(ListenerTls::Files { .. })
+        ));
+    }
+
+    #[test]
+    fn tls_needs_https_port() {
+        let mut config = input();
+        config.tls = Some(TlsInput::default());
+        assert_eq!(config.validate().unwrap_err().field, "tls");
+    }
+
+    #[test]
+    fn https_port_out_of_range_rejected() {
+        let mut config = input();
+        config.https_port = Some(-1);
+        assert_eq!(config.validate().unwrap_err().field, "httpsPort");
+    }
+
+    #[test]
     fn no_listener_rejected() {
         let mut config = input();
         config.http_port = None;
@@ -625,6 +788,41 @@ mod tests {
             config.validate().unwrap().callback_timeout,
             Duration::from_secs(5)
         );
+    }
+
+    #[test]
+    fn iam_endpoint_parsed() {
+        let default = input().validate().unwrap().iam_endpoint;
+        assert_eq!(default.host, "iam.cloud.ibm.com");
+        assert_eq!(default.port, 443);
+        assert!(default.tls);
+        let local = IamEndpoint::parse("http://127.0.0.1:8080/iam/").unwrap();
+        assert_eq!(
+            (local.host.as_str(), local.port, local.tls),
+            ("127.0.0.1", 8080, false)
+        );
+        assert_eq!(local.base_path, "/iam");
+        assert!(IamEndpoint::parse("iam.cloud.ibm.com").is_err());
+        assert!(IamEndpoint::parse("https://iam.example.test:x").is_err());
+    }
+
+    #[test]
+    fn api_key_or_hmac_pair() {
+        let mut config = input();
+        let bucket = &mut config.cos_map.as_mut().unwrap()[0].1;
+        bucket.api_key = Some(SecretKey::new("ibm-key"));
+        assert_eq!(
+            config.clone().validate().unwrap_err().field,
+            "cosMap.photos.apiKey"
+        );
+        let bucket = &mut config.cos_map.as_mut().unwrap()[0].1;
+        bucket.access_key = None;
+        bucket.secret_key = None;
+        let validated = config.validate().unwrap();
+        assert!(matches!(
+            validated.buckets["photos"].credentials,
+            Some(BackendCredentials::ApiKey(_))
+        ));
     }
 
     #[test]

@@ -5,10 +5,11 @@
 use std::time::Duration;
 
 use napi::bindgen_prelude::{
-    Either, FnArgs, FromNapiValue, Function, JsObjectValue, Object, Unknown,
+    BufferSlice, Either, FnArgs, FromNapiValue, Function, JsObjectValue, Object, Unknown,
 };
 use napi::{JsValue, ValueType};
 use osp_core::config::{BucketInput, Callbacks, ConfigError, ConfigInput};
+use osp_core::tls::{Pem, SecretPem, TlsEnv, TlsInput, TLS_CERT_PATH_ENV, TLS_KEY_PATH_ENV};
 
 use super::hooks::{
     CredentialsHook, CredentialsObject, MaybePromise, RequestInfoJs, SecretHook, ValidatorHook,
@@ -21,6 +22,9 @@ const SERVER_OPTIONS: &[&str] = &[
     "cosMap",
     "hmacKeystore",
     "httpPort",
+    "httpsPort",
+    "tls",
+    "caCert",
     "listenAddress",
     "virtualHostDomains",
     "shutdownTimeoutMs",
@@ -33,11 +37,12 @@ const SERVER_OPTIONS: &[&str] = &[
     "hmacFetcher",
     "callbackTimeoutMs",
     "secretCacheTtl",
+    "iamEndpoint",
 ];
 
 /// Options of the documented API that this version does not implement yet.
 /// They are rejected: an ignored `validator` would allow every request.
-const SERVER_OPTIONS_NOT_YET_SUPPORTED: &[&str] = &["httpsPort", "tls", "caCert", "iamEndpoint"];
+const SERVER_OPTIONS_NOT_YET_SUPPORTED: &[&str] = &[];
 
 const BUCKET_OPTIONS: &[&str] = &[
     "host",
@@ -50,9 +55,13 @@ const BUCKET_OPTIONS: &[&str] = &[
     "ttl",
     "streamingUploads",
     "addContentMd5",
+    "apiKey",
+    "caCert",
 ];
 
-const BUCKET_OPTIONS_NOT_YET_SUPPORTED: &[&str] = &["apiKey", "caCert"];
+const BUCKET_OPTIONS_NOT_YET_SUPPORTED: &[&str] = &[];
+
+const TLS_OPTIONS: &[&str] = &["cert", "key"];
 
 const KEYSTORE_ENTRY_OPTIONS: &[&str] = &["accessKey", "secretKey"];
 
@@ -120,6 +129,10 @@ pub fn read_config<'env>(
             .transpose()?,
         hmac_keystore: read_keystore(&reader)?,
         http_port: reader.integer("httpPort")?,
+        https_port: reader.integer("httpsPort")?,
+        tls: read_tls(&reader)?,
+        tls_env: tls_env(),
+        ca_cert: reader.pem("caCert")?.map(Pem::new),
         listen_address: reader.string("listenAddress")?,
         virtual_host_domains: reader
             .string_array("virtualHostDomains")?
@@ -131,6 +144,7 @@ pub fn read_config<'env>(
         allow_sig_v2: reader.boolean("allowSigV2")?,
         callback_timeout_ms: reader.integer("callbackTimeoutMs")?,
         secret_cache_ttl: reader.number("secretCacheTtl")?,
+        iam_endpoint: reader.string("iamEndpoint")?,
         callbacks,
     };
     Ok((input, functions))
@@ -160,12 +174,6 @@ fn read_bucket(bucket: &Reader) -> Result<BucketInput, ConfigError> {
             ));
         }
     }
-    if let Some(true) = bucket.boolean("addContentMd5")? {
-        return Err(ConfigError::new(
-            bucket.path("addContentMd5"),
-            "not supported by this version yet; remove the option or set it to false",
-        ));
-    }
     Ok(BucketInput {
         host: bucket.string("host")?,
         port: bucket.integer("port")?,
@@ -174,8 +182,33 @@ fn read_bucket(bucket: &Reader) -> Result<BucketInput, ConfigError> {
         addressing_style: bucket.string("addressingStyle")?,
         access_key: bucket.string("accessKey")?,
         secret_key: bucket.string("secretKey")?.map(SecretKey::new),
+        api_key: bucket.string("apiKey")?.map(SecretKey::new),
+        add_content_md5: bucket.boolean("addContentMd5")?,
         ttl: bucket.number("ttl")?,
+        ca_cert: bucket.pem("caCert")?.map(Pem::new),
     })
+}
+
+/// Reads the `tls` option. A missing `cert` or `key` stays empty, and the
+/// server reports it with code `ERR_INVALID_TLS` when it starts.
+fn read_tls(reader: &Reader) -> Result<Option<TlsInput>, ConfigError> {
+    let Some(tls) = reader.object("tls")? else {
+        return Ok(None);
+    };
+    tls.check_keys(TLS_OPTIONS, &[])?;
+    Ok(Some(TlsInput {
+        cert: Pem::new(tls.pem("cert")?.unwrap_or_default()),
+        key: SecretPem::new(tls.pem("key")?.unwrap_or_default()),
+    }))
+}
+
+/// Reads `TLS_CERT_PATH` and `TLS_KEY_PATH`; an empty value counts as unset.
+fn tls_env() -> TlsEnv {
+    let variable = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    TlsEnv {
+        cert_path: variable(TLS_CERT_PATH_ENV),
+        key_path: variable(TLS_KEY_PATH_ENV),
+    }
 }
 
 fn read_keystore(reader: &Reader) -> Result<Vec<(String, SecretKey)>, ConfigError> {
@@ -304,6 +337,32 @@ impl<'env> Reader<'env> {
 
     fn boolean(&self, key: &str) -> Result<Option<bool>, ConfigError> {
         self.typed(key, ValueType::Boolean, "a boolean")
+    }
+
+    /// Reads PEM given as a string or a Buffer.
+    fn pem(&self, key: &str) -> Result<Option<Vec<u8>>, ConfigError> {
+        let value = self.raw(key)?;
+        let value_type = value
+            .get_type()
+            .map_err(|error| ConfigError::new(self.path(key), error.to_string()))?;
+        match value_type {
+            ValueType::Undefined | ValueType::Null => Ok(None),
+            ValueType::String => String::from_unknown(value)
+                .map(|text| Some(text.into_bytes()))
+                .map_err(|error| ConfigError::new(self.path(key), error.to_string())),
+            ValueType::Object if value.is_buffer().unwrap_or(false) => {
+                BufferSlice::from_unknown(value)
+                    .map(|buffer| Some(buffer.to_vec()))
+                    .map_err(|error| ConfigError::new(self.path(key), error.to_string()))
+            }
+            other => Err(ConfigError::new(
+                self.path(key),
+                format!(
+                    "expected PEM as a string or a Buffer, got {}",
+                    type_name(other)
+                ),
+            )),
+        }
     }
 
     fn number(&self, key: &str) -> Result<Option<f64>, ConfigError> {

@@ -21,6 +21,7 @@ type KeepAlive = ThreadsafeFunction<(), (), (), Status, false, false>;
 pub struct ProxyServer {
     server: Arc<Mutex<RunningServer>>,
     http_port: Option<u16>,
+    https_port: Option<u16>,
     keep_alive: Option<KeepAlive>,
 }
 
@@ -32,10 +33,10 @@ impl ProxyServer {
         self.http_port.map(u32::from)
     }
 
-    /// The port the HTTPS listener is bound to, or null.
+    /// The port the HTTPS listener is bound to (the real one when 0 was configured), or null.
     #[napi(getter)]
     pub fn https_port(&self) -> Option<u32> {
-        None
+        self.https_port.map(u32::from)
     }
 
     /// Stops accepting connections, lets in-flight requests finish within
@@ -53,8 +54,9 @@ impl ProxyServer {
 }
 
 /// Starts a proxy server. Resolves once it is listening; rejects with an
-/// `Error` whose `code` is `ERR_INVALID_CONFIG`, `ERR_ADDRESS_IN_USE` or
-/// `ERR_LISTEN` when the config is invalid or a port cannot be bound.
+/// `Error` whose `code` is `ERR_INVALID_CONFIG`, `ERR_INVALID_TLS`,
+/// `ERR_ADDRESS_IN_USE` or `ERR_LISTEN` when the config is invalid, a
+/// certificate, key or CA cannot be used, or a port cannot be bound.
 #[napi(
     ts_args_type = "config: ProxyServerConfig",
     ts_return_type = "Promise<ProxyServer>"
@@ -82,6 +84,7 @@ pub fn start_server<'env>(
             let keep_alive = keep_alive(env)?;
             let handle = ProxyServer {
                 http_port: server.http_port,
+                https_port: server.https_port,
                 server: Arc::new(Mutex::new(server)),
                 keep_alive: Some(keep_alive),
             };

@@ -15,8 +15,22 @@ pub struct ProxyServerConfig {
     pub cos_map: HashMap<String, BucketConfig>,
     /** Client keys accepted by the proxy; required unless skipSignatureValidation is set. */
     pub hmac_keystore: Option<Vec<HmacKey>>,
-    /** HTTP listener port; 0 picks a free port, reported as `ProxyServer.httpPort`. */
+    /** HTTP listener port; 0 picks a free port, reported as `ProxyServer.httpPort`. Set httpPort, httpsPort or both. */
     pub http_port: Option<u32>,
+    /**
+     * HTTPS listener port (HTTP/2 and HTTP/1.1 through ALPN); 0 picks a free port, reported as
+     * `ProxyServer.httpsPort`. Needs `tls`, or the files named by the environment variables
+     * TLS_CERT_PATH and TLS_KEY_PATH.
+     */
+    pub https_port: Option<u32>,
+    /** Certificate chain and private key of the HTTPS listener, as PEM; kept in memory. Requires httpsPort. */
+    pub tls: Option<TlsConfig>,
+    /**
+     * PEM CA certificates that backend TLS certificates are verified against, instead of the
+     * platform trust store. A bucket's own caCert takes precedence.
+     */
+    #[napi(ts_type = "string | Buffer")]
+    pub ca_cert: Option<String>,
     /** IP address to listen on, default "0.0.0.0". */
     pub listen_address: Option<String>,
     /** The proxy's own host names: a Host of "<bucket>.<domain>" is a virtual-host style request. */
@@ -60,6 +74,8 @@ pub struct ProxyServerConfig {
     pub callback_timeout_ms: Option<u32>,
     /** Seconds a secret returned by hmacFetcher stays cached, default 300; 0 disables caching. */
     pub secret_cache_ttl: Option<f64>,
+    /** IBM Cloud IAM base URL where API keys are exchanged for tokens, default "https://iam.cloud.ibm.com". */
+    pub iam_endpoint: Option<String>,
 }
 
 /// The backend of one bucket.
@@ -80,14 +96,30 @@ pub struct BucketConfig {
     pub access_key: Option<String>,
     /** Secret access key the proxy signs backend requests with. */
     pub secret_key: Option<String>,
+    /** IBM Cloud API key, exchanged at IAM for a bearer token; instead of accessKey/secretKey. */
+    pub api_key: Option<String>,
     /** Seconds that credentials and decisions stay cached, default 300; 0 disables caching. */
     pub ttl: Option<f64>,
+    /** PEM CA certificates that this backend's TLS certificate is verified against, instead of the server's caCert or the platform trust store. */
+    #[napi(ts_type = "string | Buffer")]
+    pub ca_cert: Option<String>,
     /** How aws-chunked uploads are forwarded; only 'decode' (plain bytes) is supported for now. */
     #[napi(ts_type = "'decode'")]
     pub streaming_uploads: Option<String>,
     /** Only false is supported for now. */
     #[napi(ts_type = "false")]
     pub add_content_md5: Option<bool>,
+}
+
+/// The HTTPS listener's certificate and key.
+#[napi(object)]
+pub struct TlsConfig {
+    /** Certificate chain as PEM: the server certificate first, then any intermediates. */
+    #[napi(ts_type = "string | Buffer")]
+    pub cert: String,
+    /** Private key as PEM (PKCS#8, PKCS#1 or SEC1), matching the certificate. */
+    #[napi(ts_type = "string | Buffer")]
+    pub key: String,
 }
 
 /// A client key pair accepted by the proxy.

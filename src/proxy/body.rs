@@ -1,26 +1,81 @@
 //! Request body checks that run while the body streams to the backend.
 //!
-//! Each check holds back the most recent piece of forwarded data until the
+//! Every check holds back the most recent piece of forwarded data until the
 //! end of the body has been verified, so a backend never receives a complete
 //! body that failed its check: on failure the upstream request is aborted
 //! with bytes still missing, and the backend discards it.
 
 use bytes::{Bytes, BytesMut};
-use osp_core::checksum::PayloadHasher;
+use osp_core::checksum::{Checksum, ChecksumAlgorithm, PayloadHasher};
 use osp_core::chunked::{ChunkedDecoder, DecoderOptions};
 use osp_core::s3::S3Error;
 
+/// How the body arrives.
+enum Framing {
+    /// Plain bytes, forwarded as they are.
+    Plain,
+    /// aws-chunked: decoded while it streams, with chunk signatures, trailer
+    /// checksum and decoded length verified by the decoder.
+    Chunked {
+        options: DecoderOptions,
+        decoder: Box<ChunkedDecoder>,
+        decoded: Vec<Bytes>,
+    },
+}
+
+/// A checksum the client sent as an `x-amz-checksum-*` header, checked over
+/// the (decoded) payload.
+struct HeaderChecksum {
+    algorithm: ChecksumAlgorithm,
+    expected_base64: String,
+    running: Checksum,
+}
+
 /// What the proxy verifies in a request body, chosen from the signed
-/// x-amz-content-sha256 value.
-pub enum BodyCheck {
-    /// The body's SHA-256 must equal the signed hex value.
-    Sha256(Sha256Check),
-    /// The body is aws-chunked: decoded while it streams, with chunk
-    /// signatures, trailer checksum and decoded length verified.
-    Chunked(Box<ChunkedCheck>),
+/// x-amz-content-sha256 value and the checksum headers.
+pub struct BodyCheck {
+    framing: Framing,
+    /// The signed hex SHA-256 of a plain payload.
+    sha256: Option<(String, PayloadHasher)>,
+    checksum: Option<HeaderChecksum>,
+    held: HeldBack,
 }
 
 impl BodyCheck {
+    /// A plain body whose SHA-256 must equal `expected_hex`, when given.
+    pub fn plain(expected_hex: Option<&str>) -> Self {
+        Self {
+            framing: Framing::Plain,
+            sha256: expected_hex.map(|hex| (hex.to_string(), PayloadHasher::new(hex))),
+            checksum: None,
+            held: HeldBack::default(),
+        }
+    }
+
+    /// An aws-chunked body, decoded as it streams.
+    pub fn chunked(options: DecoderOptions) -> Result<Self, S3Error> {
+        Ok(Self {
+            framing: Framing::Chunked {
+                decoder: Box::new(ChunkedDecoder::new(options.clone())?),
+                options,
+                decoded: Vec::new(),
+            },
+            sha256: None,
+            checksum: None,
+            held: HeldBack::default(),
+        })
+    }
+
+    /// Also checks the payload against an `x-amz-checksum-*` header value.
+    pub fn with_checksum(mut self, algorithm: ChecksumAlgorithm, expected_base64: &str) -> Self {
+        self.checksum = Some(HeaderChecksum {
+            algorithm,
+            expected_base64: expected_base64.to_string(),
+            running: Checksum::new(algorithm),
+        });
+        self
+    }
+
     /// Processes one piece of the body as it arrives. Replaces `body` with the
     /// bytes to forward now: possibly empty, never `None` before the end,
     /// because pingora treats `None` as the end of the upstream body.
@@ -29,19 +84,87 @@ impl BodyCheck {
         body: &mut Option<Bytes>,
         end_of_stream: bool,
     ) -> Result<(), S3Error> {
-        match self {
-            BodyCheck::Sha256(check) => check.process(body, end_of_stream),
-            BodyCheck::Chunked(check) => check.process(body, end_of_stream),
+        let piece = body.take().unwrap_or_default();
+        let payload = match &mut self.framing {
+            Framing::Plain => piece,
+            Framing::Chunked {
+                decoder, decoded, ..
+            } => {
+                decoded.clear();
+                if !piece.is_empty() {
+                    decoder.feed(piece, decoded)?;
+                }
+                concat(decoded)
+            }
+        };
+        if let Some((_, hasher)) = self.sha256.as_mut() {
+            hasher.update(&payload);
         }
+        if let Some(checksum) = self.checksum.as_mut() {
+            checksum.running.update(&payload);
+        }
+        if !end_of_stream {
+            *body = Some(if payload.is_empty() {
+                Bytes::new()
+            } else {
+                self.held.swap(payload)
+            });
+            return Ok(());
+        }
+        self.verify_end()?;
+        *body = Some(join(self.held.take(), payload));
+        Ok(())
+    }
+
+    /// Runs the checks that need the whole body.
+    fn verify_end(&mut self) -> Result<(), S3Error> {
+        if let Framing::Chunked { decoder, .. } = &mut self.framing {
+            decoder.finish()?;
+        }
+        if let Some((expected, hasher)) = self.sha256.as_mut() {
+            let hasher = std::mem::replace(hasher, PayloadHasher::new(expected));
+            if !hasher.matches() {
+                return Err(S3Error::content_sha256_mismatch());
+            }
+        }
+        if let Some(checksum) = self.checksum.as_mut() {
+            let running =
+                std::mem::replace(&mut checksum.running, Checksum::new(checksum.algorithm));
+            if running.finalize_base64() != checksum.expected_base64 {
+                return Err(S3Error::new(
+                    400,
+                    "BadDigest",
+                    format!(
+                        "The {} you specified did not match the calculated checksum.",
+                        checksum.algorithm.header_name()
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Starts over for a new attempt: pingora replays the body from its start
     /// when it retries a backend connection.
     pub fn restart(&mut self) {
-        match self {
-            BodyCheck::Sha256(check) => *check = Sha256Check::new(&check.expected_hex),
-            BodyCheck::Chunked(check) => check.restart(),
+        if let Framing::Chunked {
+            options,
+            decoder,
+            decoded,
+        } = &mut self.framing
+        {
+            if let Ok(fresh) = ChunkedDecoder::new(options.clone()) {
+                **decoder = fresh;
+            }
+            decoded.clear();
         }
+        if let Some((expected, hasher)) = self.sha256.as_mut() {
+            *hasher = PayloadHasher::new(expected);
+        }
+        if let Some(checksum) = self.checksum.as_mut() {
+            checksum.running = Checksum::new(checksum.algorithm);
+        }
+        self.held = HeldBack::default();
     }
 }
 
@@ -57,82 +180,6 @@ impl HeldBack {
 
     fn take(&mut self) -> Bytes {
         self.0.take().unwrap_or_default()
-    }
-}
-
-pub struct Sha256Check {
-    expected_hex: String,
-    hasher: PayloadHasher,
-    held: HeldBack,
-}
-
-impl Sha256Check {
-    pub fn new(expected_hex: &str) -> Self {
-        Self {
-            expected_hex: expected_hex.to_string(),
-            hasher: PayloadHasher::new(expected_hex),
-            held: HeldBack::default(),
-        }
-    }
-
-    fn process(&mut self, body: &mut Option<Bytes>, end_of_stream: bool) -> Result<(), S3Error> {
-        let piece = body.take().unwrap_or_default();
-        self.hasher.update(&piece);
-        if !end_of_stream {
-            *body = Some(self.held.swap(piece));
-            return Ok(());
-        }
-        let hasher = std::mem::replace(&mut self.hasher, PayloadHasher::new(&self.expected_hex));
-        if !hasher.matches() {
-            return Err(S3Error::content_sha256_mismatch());
-        }
-        *body = Some(join(self.held.take(), piece));
-        Ok(())
-    }
-}
-
-pub struct ChunkedCheck {
-    options: DecoderOptions,
-    decoder: ChunkedDecoder,
-    decoded: Vec<Bytes>,
-    held: HeldBack,
-}
-
-impl ChunkedCheck {
-    pub fn new(options: DecoderOptions) -> Result<Self, S3Error> {
-        Ok(Self {
-            decoder: ChunkedDecoder::new(options.clone())?,
-            options,
-            decoded: Vec::new(),
-            held: HeldBack::default(),
-        })
-    }
-
-    fn restart(&mut self) {
-        if let Ok(decoder) = ChunkedDecoder::new(self.options.clone()) {
-            self.decoder = decoder;
-        }
-        self.decoded.clear();
-        self.held = HeldBack::default();
-    }
-
-    fn process(&mut self, body: &mut Option<Bytes>, end_of_stream: bool) -> Result<(), S3Error> {
-        self.decoded.clear();
-        if let Some(piece) = body.take() {
-            self.decoder.feed(piece, &mut self.decoded)?;
-        }
-        let decoded = concat(&mut self.decoded);
-        if !end_of_stream {
-            *body = Some(if decoded.is_empty() {
-                Bytes::new()
-            } else {
-                self.held.swap(decoded)
-            });
-            return Ok(());
-        }
-        self.decoder.finish()?;
-        *body = Some(join(self.held.take(), decoded));
-        Ok(())
     }
 }
 
@@ -182,7 +229,7 @@ mod tests {
 
     #[test]
     fn sha256_forwards_all_bytes_when_hash_matches() {
-        let mut check = BodyCheck::Sha256(Sha256Check::new(&sha256_hex(b"hello world")));
+        let mut check = BodyCheck::plain(Some(&sha256_hex(b"hello world")));
         assert_eq!(
             run(&mut check, &[b"hello", b" ", b"world"]).unwrap(),
             b"hello world"
@@ -191,7 +238,7 @@ mod tests {
 
     #[test]
     fn sha256_holds_back_last_piece_until_verified() {
-        let mut check = BodyCheck::Sha256(Sha256Check::new(&sha256_hex(b"abc")));
+        let mut check = BodyCheck::plain(Some(&sha256_hex(b"abc")));
         let mut body = Some(Bytes::from_static(b"a"));
         check.process(&mut body, false).unwrap();
         assert_eq!(body.unwrap(), Bytes::new(), "the first piece is held back");
@@ -202,17 +249,39 @@ mod tests {
 
     #[test]
     fn sha256_mismatch_rejected_at_end() {
-        let mut check = BodyCheck::Sha256(Sha256Check::new(&sha256_hex(b"other")));
+        let mut check = BodyCheck::plain(Some(&sha256_hex(b"other")));
         let error = run(&mut check, &[b"hello", b"world"]).unwrap_err();
         assert_eq!(error.code, "XAmzContentSHA256Mismatch");
     }
 
     #[test]
     fn sha256_of_empty_body_checked() {
-        let mut check = BodyCheck::Sha256(Sha256Check::new(&sha256_hex(b"")));
+        let mut check = BodyCheck::plain(Some(&sha256_hex(b"")));
         let mut body = None;
         check.process(&mut body, true).unwrap();
         assert_eq!(body.unwrap(), Bytes::new());
+    }
+
+    #[test]
+    fn checksum_header_checked_on_unsigned_payload() {
+        // CRC32 of "123456789" is 0xCBF43926.
+        let good = BodyCheck::plain(None).with_checksum(ChecksumAlgorithm::Crc32, "y/Q5Jg==");
+        let mut good = good;
+        assert_eq!(run(&mut good, &[b"1234", b"56789"]).unwrap(), b"123456789");
+        let mut bad = BodyCheck::plain(None).with_checksum(ChecksumAlgorithm::Crc32, "AAAAAA==");
+        assert_eq!(
+            run(&mut bad, &[b"1234", b"56789"]).unwrap_err().code,
+            "BadDigest"
+        );
+    }
+
+    #[test]
+    fn restart_replays_from_scratch() {
+        let mut check = BodyCheck::plain(Some(&sha256_hex(b"abc")));
+        let mut body = Some(Bytes::from_static(b"ab"));
+        check.process(&mut body, false).unwrap();
+        check.restart();
+        assert_eq!(run(&mut check, &[b"a", b"bc"]).unwrap(), b"abc");
     }
 
     #[test]
@@ -223,7 +292,7 @@ mod tests {
             expected_trailer: None,
             decoded_length: Some(11),
         };
-        let mut check = BodyCheck::Chunked(Box::new(ChunkedCheck::new(options).unwrap()));
+        let mut check = BodyCheck::chunked(options).unwrap();
         let raw: &[u8] = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
         let (first, second) = raw.split_at(9);
         assert_eq!(run(&mut check, &[first, second]).unwrap(), b"hello world");

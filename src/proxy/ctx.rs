@@ -94,6 +94,8 @@ pub struct RequestCtx {
     /// How the client sent the payload, from its signed x-amz-content-sha256.
     pub payload: Option<PayloadMode>,
     pub body: Option<BodyCheck>,
+    /// Content-MD5 the proxy adds to the backend request.
+    pub content_md5: Option<String>,
     /// A DeleteObjects request authorized once its body has streamed in.
     pub pending_delete: Option<PendingDelete>,
     /// An error found while checking the body, answered by `fail_to_proxy`.
@@ -115,6 +117,7 @@ impl RequestCtx {
             payload: None,
             body: None,
             pending_delete: None,
+            content_md5: None,
             failure: None,
             local_status: None,
         }

@@ -12,7 +12,7 @@ use osp_core::secret::SecretKey;
 
 use super::hooks::{BackendCredentials, HookError, Hooks, RequestInfo};
 
-/// Max entries per cache; the least recently used go first.
+/// Max entries per cache; beyond it moka evicts the entries least likely to be used again.
 const CACHE_CAPACITY: u64 = 100_000;
 
 /// A cached value with the lifetime of its bucket's `ttl`.
@@ -36,8 +36,18 @@ impl<K, T> Expiry<K, Timed<T>> for PerEntryTtl {
 }
 
 /// Validator decisions are keyed by everything a rule may depend on that
-/// repeats across requests: caller, bucket, operation and key.
-type DecisionKey = (String, String, String, Option<String>);
+/// repeats across requests: caller, bucket, operation, key, query (a listing
+/// prefix, a version id) and source IP. Headers are left out because most
+/// change with every request (x-amz-date, SDK invocation ids).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct DecisionKey {
+    token: String,
+    bucket: String,
+    operation: String,
+    key: Option<String>,
+    query: Vec<(String, String)>,
+    source_ip: String,
+}
 
 pub struct Decisions {
     pub hooks: Hooks,
@@ -88,12 +98,16 @@ impl Decisions {
         if !cacheable {
             return validator.validate(token, &request.bucket, request).await;
         }
-        let key = (
-            token.to_string(),
-            request.bucket.clone(),
-            request.operation.clone(),
-            request.key.clone(),
-        );
+        let mut query = request.query.clone();
+        query.sort();
+        let key = DecisionKey {
+            token: token.to_string(),
+            bucket: request.bucket.clone(),
+            operation: request.operation.clone(),
+            key: request.key.clone(),
+            query,
+            source_ip: request.source_ip.clone(),
+        };
         let decision = self
             .allowed
             .try_get_with(key, async {
@@ -114,7 +128,7 @@ impl Decisions {
         bucket: &BucketConfig,
     ) -> Result<BackendCredentials, HookError> {
         if let Some(static_credentials) = &bucket.credentials {
-            return Ok(BackendCredentials::Hmac(static_credentials.clone()));
+            return Ok(static_credentials.clone());
         }
         let Some(fetcher) = self.hooks.credentials_fetcher.as_deref() else {
             return Err(HookError::Failed {

@@ -25,9 +25,9 @@ use super::hooks::RequestInfo;
 pub const READ_AHEAD_LIMIT: usize = 64 * 1024;
 
 /// Reads a DeleteObjects body of known small size before routing, so the
-/// validator can see its keys. Returns None when the body must be checked
-/// while it streams instead (unknown or larger size).
-pub async fn read_ahead(session: &mut Session) -> Result<Option<Vec<String>>, S3Error> {
+/// validator can see its keys and its MD5 can be added. Returns None when the
+/// body is larger or of unknown size; it then streams as usual.
+pub async fn read_ahead(session: &mut Session) -> Result<Option<Bytes>, S3Error> {
     let declared = session
         .req_header()
         .headers
@@ -52,7 +52,7 @@ pub async fn read_ahead(session: &mut Session) -> Result<Option<Vec<String>>, S3
         }
         body.extend_from_slice(&piece);
     }
-    parse_delete_keys(&body).map(Some)
+    Ok(Some(body.freeze()))
 }
 
 /// A DeleteObjects request whose body is collected while it streams and

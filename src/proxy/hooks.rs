@@ -7,7 +7,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use osp_core::config::HmacCredentials;
+pub use osp_core::config::BackendCredentials;
 use osp_core::s3::{CopySource, S3Error};
 use osp_core::secret::SecretKey;
 
@@ -27,23 +27,6 @@ pub struct RequestInfo {
     pub source_ip: String,
     pub copy_source: Option<CopySource>,
     pub delete_keys: Option<Vec<String>>,
-}
-
-/// Credentials for a backend request.
-#[derive(Clone, PartialEq, Eq)]
-pub enum BackendCredentials {
-    Hmac(HmacCredentials),
-    /// An IBM Cloud API key, to be exchanged for an IAM bearer token.
-    ApiKey(SecretKey),
-}
-
-impl fmt::Debug for BackendCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Hmac(credentials) => write!(f, "Hmac({})", credentials.access_key),
-            Self::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
-        }
-    }
 }
 
 /// A callback that failed: it threw, its promise rejected, it returned a

@@ -8,11 +8,13 @@ mod decisions;
 mod delete_objects;
 mod errors;
 pub mod hooks;
+mod iam;
 mod request;
 mod request_info;
 mod route;
 pub mod server;
 pub mod service;
+mod tls;
 mod upstream;
 
 pub use server::{RunningServer, StartError};

@@ -1,6 +1,7 @@
 //! Reading the client request: raw path and query, the S3 target and
 //! operation, and the plan for checking its body.
 
+use osp_core::checksum::ChecksumAlgorithm;
 use osp_core::chunked::{ChunkSigning, DecoderOptions};
 use osp_core::s3::operation::{operation_name, OperationInput};
 use osp_core::s3::{resolve_target, S3Error, S3Target};
@@ -8,7 +9,7 @@ use osp_core::sigv4::PayloadMode;
 use pingora::http::RequestHeader;
 
 use super::auth::Authenticated;
-use super::body::{BodyCheck, ChunkedCheck, Sha256Check};
+use super::body::BodyCheck;
 
 /// Max size of an object uploaded in a single PUT, as S3 enforces it (5 GiB).
 pub const MAX_SINGLE_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -104,17 +105,21 @@ impl RequestPlan {
             ));
         }
         let body = match &auth.payload {
-            PayloadMode::Hash(hex) => Some(BodyCheck::Sha256(Sha256Check::new(hex))),
+            PayloadMode::Hash(hex) => Some(BodyCheck::plain(Some(hex))),
             PayloadMode::Unsigned => None,
-            streaming => Some(BodyCheck::Chunked(Box::new(ChunkedCheck::new(
-                DecoderOptions {
-                    signing: chunk_signing(streaming, auth)?,
-                    trailer: streaming.has_trailer(),
-                    expected_trailer: header_str(header, "x-amz-trailer")
-                        .map(str::to_ascii_lowercase),
-                    decoded_length,
-                },
-            )?))),
+            streaming => Some(BodyCheck::chunked(DecoderOptions {
+                signing: chunk_signing(streaming, auth)?,
+                trailer: streaming.has_trailer(),
+                expected_trailer: header_str(header, "x-amz-trailer").map(str::to_ascii_lowercase),
+                decoded_length,
+            })?),
+        };
+        let body = match checksum_header(header)? {
+            Some((algorithm, expected)) => Some(
+                body.unwrap_or_else(|| BodyCheck::plain(None))
+                    .with_checksum(algorithm, &expected),
+            ),
+            None => body,
         };
         let expects_continue = header
             .headers
@@ -145,6 +150,22 @@ fn chunk_signing(
         scope: verified.scope.to_scope_string(),
         seed_signature: verified.seed_signature.clone(),
     }))
+}
+
+/// The `x-amz-checksum-*` header of the request, if it has one. A request
+/// with several is rejected, as S3 does.
+fn checksum_header(header: &RequestHeader) -> Result<Option<(ChecksumAlgorithm, String)>, S3Error> {
+    let mut found = None;
+    for algorithm in ChecksumAlgorithm::ALL {
+        let Some(value) = header_str(header, algorithm.header_name()) else {
+            continue;
+        };
+        if found.is_some() {
+            return Err(S3Error::invalid_request("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."));
+        }
+        found = Some((algorithm, value.trim().to_string()));
+    }
+    Ok(found)
 }
 
 fn header_str<'a>(header: &'a RequestHeader, name: &str) -> Option<&'a str> {

@@ -8,7 +8,10 @@ use std::time::Duration;
 use moka::future::Cache;
 use osp_core::config::{AddressingStyle, BucketConfig, HmacCredentials};
 use osp_core::s3::S3Error;
+use osp_core::secret::SecretKey;
 use pingora::upstreams::peer::HttpPeer;
+
+use super::tls::BackendTrust;
 
 /// How long a backend host's resolved addresses are reused.
 const DNS_CACHE_TTL: Duration = Duration::from_secs(30);
@@ -19,13 +22,22 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an idle backend connection stays in the pool for reuse.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How a backend request is authorized.
+#[derive(Debug, Clone)]
+pub enum BackendAuth {
+    /// Signed with SigV4 and these credentials.
+    Sign(HmacCredentials),
+    /// `Authorization: Bearer` with an IBM Cloud IAM token.
+    Bearer(SecretKey),
+}
+
 /// The backend a request is forwarded to.
 #[derive(Debug, Clone)]
 pub struct Route {
     pub bucket_name: String,
     pub bucket: Arc<BucketConfig>,
-    /// The credentials the backend request is signed with.
-    pub credentials: HmacCredentials,
+    /// How the backend request is authorized.
+    pub auth: BackendAuth,
     /// The path sent to the backend, already encoded as signed.
     pub path: String,
     /// The query sent to the backend, without presigned-URL parameters.
@@ -38,7 +50,7 @@ impl Route {
     pub fn new(
         bucket_name: &str,
         bucket: Arc<BucketConfig>,
-        credentials: HmacCredentials,
+        auth: BackendAuth,
         encoded_key_path: &str,
         raw_query: &str,
     ) -> Self {
@@ -52,7 +64,7 @@ impl Route {
             path,
             query: forwarded_query(raw_query),
             bucket,
-            credentials,
+            auth,
         }
     }
 
@@ -161,8 +173,15 @@ impl Resolver {
     }
 }
 
-/// Builds the backend connection for `route` at `address`.
-pub fn backend_peer(route: &Route, address: SocketAddr, verify: bool) -> HttpPeer {
+/// Builds the backend connection for `route` at `address`. With `trust`,
+/// the backend's certificate is verified against those roots instead of
+/// the platform store.
+pub fn backend_peer(
+    route: &Route,
+    address: SocketAddr,
+    verify: bool,
+    trust: Option<&BackendTrust>,
+) -> HttpPeer {
     let sni = if route.bucket.tls {
         route.host()
     } else {
@@ -175,13 +194,16 @@ pub fn backend_peer(route: &Route, address: SocketAddr, verify: bool) -> HttpPee
     options.idle_timeout = Some(IDLE_TIMEOUT);
     options.verify_cert = verify;
     options.verify_hostname = verify;
+    if let Some(trust) = trust {
+        options.ca = Some(trust.roots.clone());
+        // TEMP peer.group_key = trust.group_key;
+    }
     peer
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use osp_core::secret::SecretKey;
 
     fn bucket(addressing: AddressingStyle, port: u16, tls: bool) -> Arc<BucketConfig> {
         Arc::new(BucketConfig {
@@ -192,14 +214,16 @@ mod tests {
             addressing,
             credentials: None,
             ttl: Duration::from_secs(300),
+            add_content_md5: false,
+            ca_cert: None,
         })
     }
 
-    fn credentials() -> HmacCredentials {
-        HmacCredentials {
+    fn credentials() -> BackendAuth {
+        BackendAuth::Sign(HmacCredentials {
             access_key: "a".into(),
             secret_key: SecretKey::new("s"),
-        }
+        })
     }
 
     #[test]

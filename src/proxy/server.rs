@@ -1,6 +1,8 @@
-//! A running proxy server: its listening socket, its own tokio runtime with
-//! the configured number of worker threads, and a graceful shutdown.
+//! A running proxy server: its listening sockets (HTTP, HTTPS or both), its
+//! own tokio runtime with the configured number of worker threads, and a
+//! graceful shutdown.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::IntoRawFd;
@@ -19,6 +21,7 @@ use tokio::task::JoinHandle;
 
 use super::hooks::Hooks;
 use super::service::{ProxyState, S3Proxy};
+use super::tls::{backend_trust, listener_settings, BackendTrust};
 
 /// How long `close()` waits for the accept loops to stop once the in-flight
 /// requests are done (or the grace period is over).
@@ -39,22 +42,29 @@ pub struct RunningServer {
     service_task: Option<JoinHandle<()>>,
     state: Arc<ProxyState>,
     pub http_port: Option<u16>,
+    pub https_port: Option<u16>,
 }
 
 impl RunningServer {
-    /// Binds the listener and starts serving. Binding happens here, before
-    /// anything is spawned, so a busy port fails at once with its address.
+    /// Binds the listeners and starts serving. TLS material is parsed first,
+    /// then binding happens here, before anything is spawned, so a bad
+    /// certificate or a busy port fails at once and nothing stays bound.
     pub fn start(config: ProxyConfig, hooks: Hooks) -> Result<Self, StartError> {
-        let mut fds = Fds::new();
-        let mut addresses = Vec::new();
-        let mut http_port = None;
+        let tls_settings = config.tls.as_ref().map(listener_settings).transpose()?;
+        let trust = backend_trust_by_bucket(&config)?;
+
+        // The sockets stay owned until every bind has succeeded: a raw fd
+        // handed to `Fds` is never closed, so a later failure would leak it.
+        let mut http_listener = None;
         if let Some(port) = config.http_port {
-            let (address, listener) = bind(SocketAddr::new(config.listen_address, port))?;
-            http_port = Some(address.port());
-            let key = address.to_string();
-            fds.add(key.clone(), listener.into_raw_fd());
-            addresses.push(key);
+            http_listener = Some(bind(SocketAddr::new(config.listen_address, port))?);
         }
+        let mut https_listener = None;
+        if let Some(port) = config.https_port {
+            https_listener = Some(bind(SocketAddr::new(config.listen_address, port))?);
+        }
+        let http_port = http_listener.as_ref().map(|(address, _)| address.port());
+        let https_port = https_listener.as_ref().map(|(address, _)| address.port());
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.threads)
@@ -67,7 +77,9 @@ impl RunningServer {
             })?;
 
         let verify = config.verify;
-        let state = Arc::new(ProxyState::new(config, hooks));
+        let mut state = ProxyState::new(config, hooks);
+        state.backend_trust = trust;
+        let state = Arc::new(state);
         let server_conf = Arc::new(ServerConf::default());
         let mut service = http_proxy_service(
             &server_conf,
@@ -75,8 +87,20 @@ impl RunningServer {
                 state: state.clone(),
             },
         );
-        for address in &addresses {
-            service.add_tcp(address);
+        // pingora finds each listener's socket in `Fds` by its address string.
+        let mut fds = Fds::new();
+        let mut addresses = Vec::new();
+        if let Some((address, listener)) = http_listener {
+            let key = address.to_string();
+            fds.add(key.clone(), listener.into_raw_fd());
+            service.add_tcp(&key);
+            addresses.push(key);
+        }
+        if let (Some((address, listener)), Some(settings)) = (https_listener, tls_settings) {
+            let key = address.to_string();
+            fds.add(key.clone(), listener.into_raw_fd());
+            service.add_tls_with_settings(&key, None, settings);
+            addresses.push(key);
         }
         let (shutdown, shutdown_watch) = watch::channel(false);
         let fds = Arc::new(Mutex::new(fds));
@@ -86,13 +110,14 @@ impl RunningServer {
         if !verify {
             tracing::warn!("backend TLS certificates are not verified because verify is false");
         }
-        tracing::info!(?http_port, listen = ?addresses, "proxy server started");
+        tracing::info!(?http_port, ?https_port, listen = ?addresses, "proxy server started");
         Ok(Self {
             runtime: Some(runtime),
             shutdown,
             service_task: Some(service_task),
             state,
             http_port,
+            https_port,
         })
     }
 
@@ -114,10 +139,11 @@ impl RunningServer {
         }
         runtime.shutdown_background();
         if drained {
-            tracing::info!(http_port = ?self.http_port, "proxy server stopped");
+            tracing::info!(http_port = ?self.http_port, https_port = ?self.https_port, "proxy server stopped");
         } else {
             tracing::warn!(
                 http_port = ?self.http_port,
+                https_port = ?self.https_port,
                 unfinished = in_flight.count(),
                 grace_ms = grace.as_millis() as u64,
                 "proxy server stopped with requests still in flight after the grace period"
@@ -133,6 +159,29 @@ impl Drop for RunningServer {
             runtime.shutdown_background();
         }
     }
+}
+
+/// Parses the trust roots of every bucket that has them: its own `caCert`,
+/// else the server's. Buckets without either use the platform store.
+fn backend_trust_by_bucket(
+    config: &ProxyConfig,
+) -> Result<HashMap<String, BackendTrust>, StartError> {
+    let server_trust = config
+        .ca_cert
+        .as_ref()
+        .map(|pem| backend_trust(pem, "caCert"))
+        .transpose()?;
+    let mut trust = HashMap::new();
+    for (name, bucket) in &config.buckets {
+        let bucket_trust = match &bucket.ca_cert {
+            Some(pem) => Some(backend_trust(pem, &format!("cosMap.{name}.caCert"))?),
+            None => server_trust.clone(),
+        };
+        if let Some(bucket_trust) = bucket_trust {
+            trust.insert(name.clone(), bucket_trust);
+        }
+    }
+    Ok(trust)
 }
 
 /// Binds a non-blocking listening socket; pingora's accept loop hangs a

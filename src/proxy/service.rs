@@ -7,7 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::Method;
+use osp_core::checksum::content_md5;
 use osp_core::config::{BucketConfig, ProxyConfig};
+use osp_core::s3::delete::parse_delete_keys;
 use osp_core::s3::list_buckets::list_buckets_xml;
 use osp_core::s3::S3Error;
 use osp_core::sigv4::RequestView;
@@ -22,9 +24,11 @@ use super::decisions::Decisions;
 use super::delete_objects::{self, PendingDelete};
 use super::errors::{log_failure, s3_error_for};
 use super::hooks::{BackendCredentials, Hooks, RequestInfo};
+use super::iam::IamClient;
 use super::request::{ParsedRequest, RequestPlan};
 use super::request_info::{request_info, RequestInfoInput};
-use super::route::{backend_peer, Resolver, Route};
+use super::route::{backend_peer, BackendAuth, Resolver, Route};
+use super::tls::BackendTrust;
 use super::upstream::rewrite_for_backend;
 
 /// Target of the per-request access events; enable them with
@@ -36,9 +40,13 @@ pub struct ProxyState {
     pub config: ProxyConfig,
     pub buckets: HashMap<String, Arc<BucketConfig>>,
     pub decisions: Decisions,
+    pub iam: IamClient,
     pub resolver: Resolver,
     pub request_ids: RequestIds,
     pub in_flight: Arc<InFlight>,
+    /// Trust roots per bucket name, for buckets with a `caCert` of their own
+    /// or a server-wide one; the others use the platform store.
+    pub backend_trust: HashMap<String, BackendTrust>,
 }
 
 impl ProxyState {
@@ -50,11 +58,13 @@ impl ProxyState {
             .collect();
         Self {
             decisions: Decisions::new(hooks, config.secret_cache_ttl),
+            iam: IamClient::new(config.iam_endpoint.clone(), config.verify),
             config,
             buckets,
             resolver: Resolver::new(),
             request_ids: RequestIds::new(),
             in_flight: Arc::new(InFlight::default()),
+            backend_trust: HashMap::new(),
         }
     }
 }
@@ -132,16 +142,35 @@ impl S3Proxy {
 
         // The keys of a DeleteObjects request are in its body: a small body is
         // read now (after 100 Continue, if the client waits for it), a larger
-        // one is authorized when it has streamed in.
+        // one is authorized when it has streamed in. The same read lets the
+        // proxy add a Content-MD5 header for backends that require one.
         let mut continue_sent = false;
         let mut decided_later = false;
-        if ctx.operation == "DeleteObjects" && state.decisions.has_validator() {
+        let wants_md5 =
+            bucket.add_content_md5 && !session.req_header().headers.contains_key("content-md5");
+        let is_delete = ctx.operation == "DeleteObjects";
+        if is_delete && (state.decisions.has_validator() || wants_md5) {
             if plan.expects_continue {
                 send_continue(session).await?;
                 continue_sent = true;
             }
             match delete_objects::read_ahead(session).await? {
-                Some(keys) => info.delete_keys = Some(keys),
+                Some(body) => {
+                    if state.decisions.has_validator() {
+                        info.delete_keys = Some(parse_delete_keys(&body)?);
+                    }
+                    if wants_md5 {
+                        ctx.content_md5 = Some(content_md5(&body));
+                    }
+                }
+                None if wants_md5 => {
+                    return Err(S3Error::invalid_request(format!(
+                        "this bucket adds Content-MD5 to DeleteObjects, which needs a body of at most {} bytes \
+                         with Content-Length; send Content-MD5 yourself for larger requests",
+                        delete_objects::READ_AHEAD_LIMIT
+                    ))
+                    .into())
+                }
                 None => decided_later = true,
             }
         }
@@ -151,20 +180,27 @@ impl S3Proxy {
         } else if !state.decisions.allowed(&token, &info, bucket.ttl).await? {
             return Err(S3Error::access_denied("Access Denied").into());
         }
-        let credentials = match state.decisions.credentials(&token, &bucket_name, &bucket).await? {
-            BackendCredentials::Hmac(credentials) => credentials,
-            BackendCredentials::ApiKey(_) => {
-                return Err(S3Error::internal(
-                    "the bucket's credentials are an IBM Cloud API key, which this version cannot use yet",
-                )
-                .into())
+        let backend_auth = match state
+            .decisions
+            .credentials(&token, &bucket_name, &bucket)
+            .await?
+        {
+            BackendCredentials::Hmac(credentials) => BackendAuth::Sign(credentials),
+            BackendCredentials::ApiKey(api_key) => {
+                match state.iam.token(&api_key, &state.resolver).await {
+                    Ok(bearer) => BackendAuth::Bearer(bearer),
+                    Err(error) => {
+                        error.log(&ctx.request_id);
+                        return Err(error.to_s3_error().into());
+                    }
+                }
             }
         };
 
         ctx.route = Some(Route::new(
             &bucket_name,
             bucket,
-            credentials,
+            backend_auth,
             &target.encoded_key_path,
             parsed.raw_query.as_deref().unwrap_or(""),
         ));
@@ -314,6 +350,7 @@ impl ProxyHttp for S3Proxy {
             route,
             address,
             self.state.config.verify,
+            self.state.backend_trust.get(&route.bucket_name),
         )))
     }
 
@@ -338,6 +375,17 @@ impl ProxyHttp for S3Proxy {
                 "request has no route",
             ));
         };
+        if let Some(md5) = ctx.content_md5.as_deref() {
+            if let Err(error) = upstream_request.insert_header("content-md5", md5) {
+                ctx.failure = Some(S3Error::internal(format!(
+                    "could not add Content-MD5: {error}"
+                )));
+                return Err(Error::explain(
+                    ErrorType::InternalError,
+                    "could not add Content-MD5",
+                ));
+            }
+        }
         rewrite_for_backend(upstream_request, route, payload).map_err(|error| {
             ctx.failure = Some(error);
             Error::explain(

@@ -8,7 +8,7 @@ use osp_core::sigv4::{BackendSigner, PayloadMode, UNSIGNED_PAYLOAD};
 use pingora::http::RequestHeader;
 use time::OffsetDateTime;
 
-use super::route::Route;
+use super::route::{BackendAuth, Route};
 
 /// Headers that belong to one connection (RFC 9110 section 7.6.1), to the
 /// client's own signature, or to proxies in front of this one. None of them
@@ -70,7 +70,13 @@ pub fn rewrite_for_backend(
         "x-amz-content-sha256",
         header_value(forwarded_payload)?,
     )?;
-    let credentials = &route.credentials;
+    let credentials = match &route.auth {
+        BackendAuth::Sign(credentials) => credentials,
+        BackendAuth::Bearer(token) => {
+            let value = header_value(&format!("Bearer {}", token.expose()))?;
+            return insert(request, http::header::AUTHORIZATION, value);
+        }
+    };
     let signer = BackendSigner {
         access_key: &credentials.access_key,
         secret: &credentials.secret_key,
@@ -190,11 +196,13 @@ mod tests {
             addressing: AddressingStyle::Path,
             credentials: None,
             ttl: Duration::from_secs(300),
+            add_content_md5: false,
+            ca_cert: None,
         });
-        let credentials = HmacCredentials {
+        let credentials = BackendAuth::Sign(HmacCredentials {
             access_key: "backend".into(),
             secret_key: SecretKey::new("backend-secret"),
-        };
+        });
         Route::new(
             "photos",
             bucket,
