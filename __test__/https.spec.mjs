@@ -1,6 +1,6 @@
 // HTTPS in front of the proxy (HTTP/2 and HTTP/1.1 through ALPN) and
 // verified TLS behind it. A CA made at test time signs the proxy's
-// certificate and the backend's; nginx terminates TLS in front of s3s-fs.
+// certificate and the backend's, and nginx terminates TLS in front of s3s-fs.
 // The proxy trusts that CA only through `caCert`: SSL_CERT_FILE is left as
 // the machine has it, so a bucket without `caCert` cannot reach the backend.
 // Clients: curl (--http2 and --http1.1), node's http2 module, @aws-sdk/client-s3,
@@ -263,7 +263,7 @@ describe('HTTPS listener and backend TLS', { timeout: 900_000 }, () => {
     return h2Request(port, { method, path: signed.path, headers: signed.headers, body, ...options })
   }
 
-  /** An @aws-sdk/client-s3 client for the HTTPS listener, trusting the test CA. */
+  /** Creates an @aws-sdk/client-s3 client for the HTTPS listener that trusts the test CA. */
   function httpsClient(port) {
     return makeClient(port, {
       endpoint: `https://${HOST}:${port}`,
@@ -613,13 +613,13 @@ describe('HTTPS listener and backend TLS', { timeout: 900_000 }, () => {
   })
 
   describe('backend trust', () => {
-    /** Sends a signed ListObjectsV2 over h2, which the backend answers when TLS succeeds. */
-    const getOver = (proxy, bucket) => signedH2(proxy.httpsPort, { path: `/${bucket}`, query: { 'list-type': '2' } })
+    /** Sends a signed ListObjectsV2 over h2. The backend returns 200 only when the proxy's TLS connection to it succeeded. */
+    const listOver = (proxy, bucket) => signedH2(proxy.httpsPort, { path: `/${bucket}`, query: { 'list-type': '2' } })
 
     test('caCert makes the backend certificate trusted', async (t) => {
       const proxy = await startHttps()
       t.after(() => proxy.close())
-      const response = await getOver(proxy, BUCKET)
+      const response = await listOver(proxy, BUCKET)
       assert.equal(response.status, 200, response.body.toString())
       assert.match(response.body.toString(), /<ListBucketResult/)
     })
@@ -627,15 +627,15 @@ describe('HTTPS listener and backend TLS', { timeout: 900_000 }, () => {
     test('without caCert the platform store rejects it', async (t) => {
       const proxy = await startHttps({ caCert: undefined })
       t.after(() => proxy.close())
-      const response = await getOver(proxy, BUCKET)
+      const response = await listOver(proxy, BUCKET)
       assert.equal(response.status, 502, response.body.toString())
       assert.equal(parseS3Error(response.body).code, 'BadGateway')
     })
 
-    test('wrong caCert answers 502 BadGateway', async (t) => {
+    test('wrong caCert returns 502 BadGateway', async (t) => {
       const proxy = await startHttps({ caCert: readFileSync(certificates.certPath('untrusted')) })
       t.after(() => proxy.close())
-      const response = await getOver(proxy, BUCKET)
+      const response = await listOver(proxy, BUCKET)
       assert.equal(response.status, 502, response.body.toString())
       const error = parseS3Error(response.body)
       assert.equal(error.code, 'BadGateway')
@@ -649,8 +649,8 @@ describe('HTTPS listener and backend TLS', { timeout: 900_000 }, () => {
         cosMap: { [BUCKET]: tlsBucket({ caCert: Buffer.from(caPem) }), [SECOND_BUCKET]: tlsBucket() },
       })
       t.after(() => proxy.close())
-      assert.equal((await getOver(proxy, BUCKET)).status, 200, 'own caCert trusts the backend')
-      assert.equal((await getOver(proxy, SECOND_BUCKET)).status, 502, 'server caCert does not')
+      assert.equal((await listOver(proxy, BUCKET)).status, 200, 'own caCert trusts the backend')
+      assert.equal((await listOver(proxy, SECOND_BUCKET)).status, 502, 'server caCert does not')
     })
 
     test('pooled connections stay apart by caCert', async (t) => {
@@ -662,16 +662,16 @@ describe('HTTPS listener and backend TLS', { timeout: 900_000 }, () => {
         cosMap: { [BUCKET]: tlsBucket(), [SECOND_BUCKET]: tlsBucket({ caCert: untrusted }) },
       })
       t.after(() => proxy.close())
-      assert.equal((await getOver(proxy, BUCKET)).status, 200)
-      assert.equal((await getOver(proxy, SECOND_BUCKET)).status, 502)
-      assert.equal((await getOver(proxy, BUCKET)).status, 200)
-      assert.equal((await getOver(proxy, SECOND_BUCKET)).status, 502)
+      assert.equal((await listOver(proxy, BUCKET)).status, 200)
+      assert.equal((await listOver(proxy, SECOND_BUCKET)).status, 502)
+      assert.equal((await listOver(proxy, BUCKET)).status, 200)
+      assert.equal((await listOver(proxy, SECOND_BUCKET)).status, 502)
     })
 
     test('verify false accepts a backend the caCert does not sign', async (t) => {
       const proxy = await startHttps({ caCert: readFileSync(certificates.certPath('untrusted')), verify: false })
       t.after(() => proxy.close())
-      const response = await getOver(proxy, BUCKET)
+      const response = await listOver(proxy, BUCKET)
       assert.equal(response.status, 200, response.body.toString())
     })
 

@@ -5,12 +5,15 @@
 // JSON answer with access_token, expires_in and expiration) and counts the
 // exchanges; a local backend stand-in accepts only the current bearer tokens.
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import http from 'node:http'
+import https from 'node:https'
 import { after, before, describe, test } from 'node:test'
 
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 
 import { HOST, errorOf, makeClient, readAll, startProxy, statusOf } from './helpers.mjs'
+import { makeCertificates } from './tls.mjs'
 
 const BUCKET = 'ibm-bucket'
 const API_KEY = 'ibm-api-key-0123456789'
@@ -194,6 +197,37 @@ describe('IBM Cloud IAM tokens', () => {
       assert.equal(statusOf(error), 500)
       assert.equal(error.name, 'InternalError')
     }
+    assert.equal(iam.exchanges, 1)
+  })
+
+  test('IAM over TLS is trusted through caCert', async (t) => {
+    reset()
+    const certificates = await makeCertificates({ servers: ['iam'] })
+    t.after(() => certificates.remove())
+    // A TLS front for the IAM stand-in, with a certificate from the test CA.
+    const front = https.createServer(
+      { cert: readFileSync(certificates.certPath('iam')), key: readFileSync(certificates.keyPath('iam')) },
+      (req, res) => {
+        const upstream = http.request({ host: HOST, port: iam.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+          res.writeHead(answer.statusCode, answer.headers)
+          answer.pipe(res)
+        })
+        req.pipe(upstream)
+      },
+    )
+    const port = await listen(front)
+    t.after(() => new Promise((resolve) => front.close(resolve)))
+    const iamEndpoint = `https://${HOST}:${port}`
+
+    const { proxy: untrusting, client: untrustingClient } = await proxyWith({}, { iamEndpoint })
+    t.after(() => untrusting.close())
+    const error = await errorOf(() => untrustingClient.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'a.txt' })))
+    assert.equal(statusOf(error), 503, 'the platform store does not trust the test CA')
+
+    const caCert = readFileSync(certificates.caPath)
+    const { proxy, client } = await proxyWith({}, { iamEndpoint, caCert })
+    t.after(() => proxy.close())
+    await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'tls.txt', Body: 'over tls' }))
     assert.equal(iam.exchanges, 1)
   })
 

@@ -94,7 +94,7 @@ pub struct TlsEnv {
     pub key_path: Option<String>,
 }
 
-/// Where the HTTPS listener's certificate chain and private key come from.
+/// Source of the HTTPS listener's certificate chain and private key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListenerTls {
     /// PEM from the `tls` option, kept in memory and never written to disk.

@@ -202,7 +202,7 @@ fn read_tls(reader: &Reader) -> Result<Option<TlsInput>, ConfigError> {
     }))
 }
 
-/// Reads `TLS_CERT_PATH` and `TLS_KEY_PATH`; an empty value counts as unset.
+/// Reads `TLS_CERT_PATH` and `TLS_KEY_PATH`. An empty value counts as unset.
 fn tls_env() -> TlsEnv {
     let variable = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
     TlsEnv {

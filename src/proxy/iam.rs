@@ -23,6 +23,7 @@ use pingora::http::RequestHeader;
 use pingora::upstreams::peer::HttpPeer;
 
 use super::route::Resolver;
+use super::tls::BackendTrust;
 
 /// Refresh a token once less than this much of its life is left, or a fifth
 /// of its lifetime for short-lived tokens, whichever is smaller.
@@ -125,6 +126,8 @@ pub fn reuse_duration(lifetime: Duration) -> Duration {
 pub struct IamClient {
     endpoint: IamEndpoint,
     verify: bool,
+    /// The server's `caCert`, which replaces the platform store for IAM too.
+    pub trust: Option<BackendTrust>,
     connector: Connector,
     tokens: Cache<String, Token>,
     rejections: Cache<String, IamError>,
@@ -135,6 +138,7 @@ impl IamClient {
         Self {
             endpoint,
             verify,
+            trust: None,
             connector: Connector::new(None),
             tokens: Cache::builder()
                 .max_capacity(CACHE_CAPACITY)
@@ -225,6 +229,10 @@ impl IamClient {
         peer.options.verify_cert = self.verify;
         peer.options.verify_hostname = self.verify;
         peer.options.connection_timeout = Some(EXCHANGE_TIMEOUT);
+        if let Some(trust) = &self.trust {
+            peer.options.ca = Some(trust.roots.clone());
+            peer.group_key = trust.group_key;
+        }
 
         let body = format!(
             "grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey={}",

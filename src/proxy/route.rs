@@ -196,7 +196,7 @@ pub fn backend_peer(
     options.verify_hostname = verify;
     if let Some(trust) = trust {
         options.ca = Some(trust.roots.clone());
-        // TEMP peer.group_key = trust.group_key;
+        peer.group_key = trust.group_key;
     }
     peer
 }

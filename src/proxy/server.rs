@@ -52,6 +52,11 @@ impl RunningServer {
     pub fn start(config: ProxyConfig, hooks: Hooks) -> Result<Self, StartError> {
         let tls_settings = config.tls.as_ref().map(listener_settings).transpose()?;
         let trust = backend_trust_by_bucket(&config)?;
+        let iam_trust = config
+            .ca_cert
+            .as_ref()
+            .map(|pem| backend_trust(pem, "caCert"))
+            .transpose()?;
 
         // The sockets stay owned until every bind has succeeded: a raw fd
         // handed to `Fds` is never closed, so a later failure would leak it.
@@ -79,6 +84,7 @@ impl RunningServer {
         let verify = config.verify;
         let mut state = ProxyState::new(config, hooks);
         state.backend_trust = trust;
+        state.iam.trust = iam_trust;
         let state = Arc::new(state);
         let server_conf = Arc::new(ServerConf::default());
         let mut service = http_proxy_service(

@@ -1,7 +1,7 @@
 //! TLS material parsed once when a server starts: the HTTPS listener's
 //! certificate and key, and the trust roots of backends with a `caCert`.
 //! Every problem is a `StartError` with code `ERR_INVALID_TLS`, returned
-//! before anything listens; pingora's own file loading panics instead.
+//! before anything listens, whereas pingora's own file loading panics.
 
 use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
@@ -134,7 +134,7 @@ fn load_certified_key(source: &ListenerTls) -> Result<CertifiedKey, StartError> 
     // ring is the provider pingora's listener uses.
     let signing_key = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|error| {
         invalid_tls(format!(
-            "the private key in {} cannot be used: {error}; give an RSA, ECDSA (P-256 or P-384) or Ed25519 key",
+            "the private key in {} cannot be used: {error}. Give an RSA, ECDSA (P-256 or P-384) or Ed25519 key",
             material.key_name
         ))
     })?;
@@ -155,7 +155,7 @@ fn load_certified_key(source: &ListenerTls) -> Result<CertifiedKey, StartError> 
     }
 }
 
-/// Parses every certificate in `pem`; at least one is required.
+/// Parses every certificate in `pem` and requires at least one.
 fn parse_certificates(pem: &[u8], name: &str) -> Result<Vec<CertificateDer<'static>>, StartError> {
     let certs = rustls_pemfile::certs(&mut &pem[..])
         .collect::<Result<Vec<_>, _>>()
