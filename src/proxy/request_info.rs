@@ -24,6 +24,9 @@ pub struct RequestInfoInput<'a> {
     pub operation: &'a str,
     pub source_ip: String,
     pub delete_keys: Option<Vec<String>>,
+    /// Copies query and headers; only a validator reads them, so requests
+    /// without one skip the copies.
+    pub with_query_and_headers: bool,
 }
 
 pub fn request_info(input: RequestInfoInput<'_>) -> Result<RequestInfo, S3Error> {
@@ -37,20 +40,25 @@ pub fn request_info(input: RequestInfoInput<'_>) -> Result<RequestInfo, S3Error>
         }
         None => None,
     };
-    let headers = header
-        .headers
-        .iter()
-        .filter(|(name, _)| !HIDDEN_HEADERS.contains(&name.as_str()))
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
-        })
-        .collect();
+    let (query, headers) = if input.with_query_and_headers {
+        let headers = header
+            .headers
+            .iter()
+            .filter(|(name, _)| !HIDDEN_HEADERS.contains(&name.as_str()))
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+            })
+            .collect();
+        (decoded_query(input.raw_query.unwrap_or("")), headers)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     Ok(RequestInfo {
         method: header.method.as_str().to_string(),
         bucket: input.bucket.to_string(),
         key: input.target.key.clone(),
         operation: input.operation.to_string(),
-        query: decoded_query(input.raw_query.unwrap_or("")),
+        query,
         headers,
         source_ip: input.source_ip,
         copy_source,
@@ -99,6 +107,7 @@ mod tests {
             operation: "GetObject",
             source_ip: "127.0.0.1".into(),
             delete_keys: None,
+            with_query_and_headers: true,
         })
         .unwrap();
         assert_eq!(info.query, vec![("prefix".to_string(), "a/b".to_string())]);

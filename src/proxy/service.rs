@@ -135,6 +135,7 @@ impl S3Proxy {
             operation: &ctx.operation,
             source_ip: source_ip(session),
             delete_keys: None,
+            with_query_and_headers: state.decisions.has_validator(),
         })?;
         if let Some(source) = &info.copy_source {
             self.check_copy_source(&bucket, &source.bucket)?;
