@@ -1,12 +1,14 @@
-// What the benchmark ran on: CPU, memory, kernel and tool versions.
+// Machine facts for the benchmark report (CPU, memory, kernel, tool versions)
+// and CPU accounting read from /proc.
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import os from 'node:os'
 
 function firstLine(command, args) {
   const result = spawnSync(command, args, { encoding: 'utf8' })
-  if (result.error || result.status !== 0) return 'unknown'
-  return `${result.stdout}${result.stderr}`.trim().split('\n')[0]
+  // Some tools (wrk -v) print their version and exit non-zero.
+  const text = result.error ? '' : `${result.stdout}${result.stderr}`.trim()
+  return text ? text.split('\n')[0] : 'unknown'
 }
 
 /** Clock ticks per second, the unit of CPU times in /proc/<pid>/stat. */
@@ -31,7 +33,7 @@ export function describeMachine({ nginx, wrk, s3sFs, addonFile }) {
   }
 }
 
-/** CPU seconds (user + system) that a process and its threads have used so far. */
+/** Returns the CPU seconds (user + system) that a process and its threads have used so far. */
 export function cpuSeconds(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
@@ -43,11 +45,56 @@ export function cpuSeconds(pid) {
   }
 }
 
-/** The PIDs of a process's direct children (the nginx worker of its master). */
+/** Returns the PIDs of a process's direct children, such as the nginx worker of its master. */
 export function childPids(pid) {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
   } catch {
     return []
   }
+}
+
+/**
+ * Returns the CPU seconds that all CPUs have spent since boot in processes
+ * (user, nice, system), in interrupt handling (irq, softirq), and stolen by
+ * the hypervisor. The kernel also charges much of the interrupt time to the
+ * process it interrupted (loopback TCP work shows in the sender's system
+ * time), so busy time is processes plus interrupts.
+ */
+export function machineCpuSeconds() {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number)
+  const [user, nice, system, , , irq, softirq, steal] = fields
+  return {
+    processes: (user + nice + system) / CLOCK_TICKS,
+    interrupts: (irq + softirq) / CLOCK_TICKS,
+    steal: steal / CLOCK_TICKS,
+  }
+}
+
+/**
+ * Returns the CPU seconds of this process plus its children that have exited
+ * and been waited for (each wrk run counts here once it ends).
+ */
+export function selfAndReapedChildrenSeconds() {
+  const stat = readFileSync('/proc/self/stat', 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS
+}
+
+/** Returns the CPU seconds of this process, its reaped children and the processes in `ownPids`. */
+export function ownCpuSeconds(ownPids) {
+  return selfAndReapedChildrenSeconds() + ownPids.reduce((sum, pid) => sum + (cpuSeconds(pid) || 0), 0)
+}
+
+/**
+ * Watches the machine for `ms` and returns the CPU share (100 = one core)
+ * that processes other than this one and `ownPids` used meanwhile.
+ */
+export async function otherCpuPct(ownPids, ms) {
+  const machine0 = machineCpuSeconds()
+  const own0 = ownCpuSeconds(ownPids)
+  await new Promise((resolve) => setTimeout(resolve, ms))
+  const machine1 = machineCpuSeconds()
+  const busy = machine1.processes + machine1.interrupts - machine0.processes - machine0.interrupts
+  return Math.round(((busy - (ownCpuSeconds(ownPids) - own0)) / (ms / 1000)) * 100)
 }

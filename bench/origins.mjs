@@ -2,10 +2,10 @@
 // temporary folders:
 // - nginx, the fast origin: serves /<bucket>/<key> from a folder (path
 //   style) and takes any PUT into a Lua handler that reads the whole body
-//   from the socket, discards it, and answers 200 with the byte count in
+//   from the socket, discards it, and responds 200 with the byte count in
 //   X-Received-Bytes. It ignores signatures.
 // - s3s-fs, an S3 server on a folder that checks SigV4 with its own keys.
-import { existsSync, mkdirSync, openSync, closeSync, writeSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { HOST, freePort, startChild, tempFolder, waitForPort } from './procs.mjs'
@@ -44,7 +44,7 @@ const SINK_LUA = `
         ngx.status = 200
         ngx.send_headers()`
 
-/** The nginx config: one worker, everything under `prefix`, nothing outside it. */
+/** Returns the nginx config: one worker, every file under `prefix`, none outside it. */
 export function nginxConfig({ prefix, port, dataDir }) {
   const modules = ['ndk_http_module.so', 'ngx_http_lua_module.so']
     .map((name) => `load_module ${join(MODULES, name)};`)
@@ -110,8 +110,11 @@ export async function startNginx(nginxBinary, { buckets }) {
     if (!existsSync(join(MODULES, module))) throw new Error(`nginx module ${module} is missing from ${MODULES}`)
   }
   const prefix = tempFolder('osp-bench-nginx-')
+  // Started as root, nginx serves files as an unprivileged worker user, which
+  // needs to enter the folders (mkdtemp makes them 0700).
+  chmodSync(prefix, 0o755)
   const dataDir = join(prefix, 'data')
-  for (const bucket of buckets) mkdirSync(join(dataDir, bucket), { recursive: true })
+  for (const bucket of buckets) mkdirSync(join(dataDir, bucket), { recursive: true, mode: 0o755 })
   let lastOutput = ''
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort()

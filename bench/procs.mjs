@@ -14,7 +14,7 @@ export const HOST = '127.0.0.1'
 const children = new Set()
 const folders = new Set()
 
-/** Sends a signal to the child's process group; ignores a group already gone. */
+/** Sends a signal to the child's process group, and ignores a group that has exited. */
 function signalGroup(child, signal) {
   try {
     process.kill(-child.pid, signal)
@@ -125,7 +125,10 @@ function canConnect(port) {
   })
 }
 
-/** Waits until 127.0.0.1:port accepts connections; false when the child exits or time runs out. */
+/**
+ * Waits until 127.0.0.1:port accepts connections. Resolves false when the
+ * child exits or the timeout passes.
+ */
 export async function waitForPort(port, proc, timeoutMs = 10_000) {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {

@@ -12,7 +12,7 @@ const sha256Hex = (data) => createHash('sha256').update(data).digest('hex')
 /**
  * Percent-encodes with S3's rules: unreserved characters stay, every other
  * byte of the UTF-8 form becomes an uppercase %XX. `keepSlash` keeps `/`
- * (for paths); query names and values encode it.
+ * for paths, while query names and values encode it.
  */
 export function uriEncode(text, keepSlash) {
   let out = ''
@@ -29,16 +29,23 @@ export function amzDate(date) {
   return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')
 }
 
-/** The canonical query string: names and values encoded, sorted by name, then value. */
+/** Orders encoded [name, value] pairs by name, then by value, comparing code units. */
+function compareParameters([nameA, valueA], [nameB, valueB]) {
+  if (nameA !== nameB) return nameA < nameB ? -1 : 1
+  if (valueA !== valueB) return valueA < valueB ? -1 : 1
+  return 0
+}
+
+/** Builds the canonical query string: names and values encoded, sorted by name, then value. */
 function canonicalQuery(query) {
   return Object.entries(query)
     .map(([name, value]) => [uriEncode(name, false), uriEncode(String(value), false)])
-    .sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0))
+    .sort(compareParameters)
     .map(([name, value]) => `${name}=${value}`)
     .join('&')
 }
 
-/** The signing key for one day, region and service. */
+/** Derives the signing key for one day, region and service. */
 export function signingKey(secretKey, day, region, service) {
   const dateKey = hmac(`AWS4${secretKey}`, day)
   return hmac(hmac(hmac(dateKey, region), service), 'aws4_request')

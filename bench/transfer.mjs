@@ -1,7 +1,7 @@
 // Node HTTP clients for the benchmark: a GET that hashes or counts the body,
 // a PUT that streams N bytes from one reused buffer, and helpers that run
 // them in a bounded loop or all at once. Each request has a deadline and
-// fails when it passes; nothing retries.
+// fails when it passes. Nothing retries.
 import { createHash } from 'node:crypto'
 import http from 'node:http'
 
@@ -9,7 +9,7 @@ import http from 'node:http'
 // transfers are concurrent on the wire too.
 const agent = new http.Agent({ keepAlive: false })
 
-/** The hex SHA-256 of `block` repeated to `size` bytes. */
+/** Computes the hex SHA-256 of `block` repeated to `size` bytes. */
 export function repeatedSha256(block, size) {
   const hash = createHash('sha256')
   let left = size
@@ -23,7 +23,7 @@ export function repeatedSha256(block, size) {
 
 function withDeadline(request, deadlineMs, label) {
   const timer = setTimeout(
-    () => request.destroy(new Error(`${label}: no answer within ${Math.round(deadlineMs / 1000)} s`)),
+    () => request.destroy(new Error(`${label}: no response within ${Math.round(deadlineMs / 1000)} s`)),
     deadlineMs,
   )
   request.once('close', () => clearTimeout(timer))

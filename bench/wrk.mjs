@@ -7,7 +7,7 @@ import { join } from 'node:path'
 
 const luaString = (text) => JSON.stringify(String(text))
 
-/** The Lua script: the request, then a done() hook that prints one JSON line. */
+/** Returns the Lua script: the request, then a done() hook that prints one JSON line. */
 export function wrkScript({ method = 'GET', path, headers }) {
   const lines = [`wrk.method = ${luaString(method)}`, `wrk.path = ${luaString(path)}`]
   for (const [name, value] of Object.entries(headers)) {
@@ -34,11 +34,14 @@ end
  * Runs `wrk -t1 -c<connections> -d<seconds>s --latency` against
  * http://host:port with the given request. `minBytesPerRequest` checks that
  * every response carried at least the object's bytes on average.
+ * `allowNoneCompleted` accepts a run that only read part of one response
+ * (a large object from a slow server); its bytes still count.
  * Resolves with requests/s, MiB/s, latency percentiles (ms) and the raw output.
  */
 export function runWrk(wrkBinary, {
   port,
   host = '127.0.0.1',
+  scheme = 'http',
   request,
   connections,
   seconds,
@@ -47,6 +50,7 @@ export function runWrk(wrkBinary, {
   label,
   minBytesPerRequest = 0,
   allowReadErrors = false,
+  allowNoneCompleted = false,
 }) {
   const scriptFile = join(folder, `${label.replace(/[^a-z0-9]+/gi, '-')}.lua`)
   writeFileSync(scriptFile, wrkScript(request))
@@ -59,14 +63,14 @@ export function runWrk(wrkBinary, {
     '--latency',
     '-s',
     scriptFile,
-    `http://${host}:${port}`,
+    `${scheme}://${host}:${port}`,
   ]
   return new Promise((resolve, reject) => {
     const child = spawn(wrkBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     child.stdout.on('data', (chunk) => (out += chunk))
     child.stderr.on('data', (chunk) => (out += chunk))
-    // wrk stops itself after -d; this only guards against a hung client.
+    // wrk stops itself after -d, so this only guards against a hung client.
     const guard = setTimeout(() => child.kill('SIGKILL'), (seconds + timeoutSeconds + 30) * 1000)
     child.once('error', (error) => {
       clearTimeout(guard)
@@ -74,7 +78,7 @@ export function runWrk(wrkBinary, {
     })
     child.once('exit', (code, signal) => {
       clearTimeout(guard)
-      const fail = (why) => reject(new Error(`wrk ${label}: ${why}\n$ wrk ${args.join(' ')}\n${out}`))
+      const fail = (reason) => reject(new Error(`wrk ${label}: ${reason}\n$ wrk ${args.join(' ')}\n${out}`))
       if (code !== 0) return fail(`exited with ${code ?? signal}`)
       const match = out.match(/^WRK_RESULT (\{.*\})$/m)
       if (!match) return fail('printed no result line')
@@ -86,8 +90,8 @@ export function runWrk(wrkBinary, {
       if (connect + write + timeout > 0 || (read > 0 && !allowReadErrors)) {
         return fail(`socket errors ${JSON.stringify(result.errors)}`)
       }
-      if (result.requests === 0) return fail('completed no request')
-      const bytesPerRequest = result.bytes / result.requests
+      if (result.requests === 0 && !(allowNoneCompleted && result.bytes > 0)) return fail('completed no request')
+      const bytesPerRequest = result.bytes / Math.max(result.requests, 1)
       if (bytesPerRequest < minBytesPerRequest) {
         return fail(`responses averaged ${bytesPerRequest.toFixed(0)} bytes, expected at least ${minBytesPerRequest}`)
       }

@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 /// package, warnings of its dependencies, and no per-request access events
 /// (enable them with `object_storage_proxy::access=info`).
 const DEFAULT_FILTER: &str =
-    "warn,object_storage_proxy=info,osp_core=info,object_storage_proxy::access=off";
+    "warn,rustls=error,object_storage_proxy=info,osp_core=info,object_storage_proxy::access=off";
 
 /// pingora writes whole request headers, Authorization included, to its
 /// debug and trace events; these directives keep pingora at warn, so those
