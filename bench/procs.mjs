@@ -53,6 +53,15 @@ export function removeFolder(folder) {
 }
 
 /**
+ * Adds a child spawned elsewhere with `detached: true` (so that it leads its
+ * own process group) to the children that cleanup ends.
+ */
+export function trackChild(child) {
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+}
+
+/**
  * Spawns a tracked child in its own process group. Its stderr (and stdout,
  * unless `stdout: 'pipe'`) is kept in a bounded tail for error messages.
  */

@@ -5,6 +5,8 @@ import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
+import { trackChild } from './procs.mjs'
+
 const luaString = (text) => JSON.stringify(String(text))
 
 /** Returns the Lua script: the request, then a done() hook that prints one JSON line. */
@@ -66,7 +68,8 @@ export function runWrk(wrkBinary, {
     `${scheme}://${host}:${port}`,
   ]
   return new Promise((resolve, reject) => {
-    const child = spawn(wrkBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(wrkBinary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    trackChild(child)
     let out = ''
     child.stdout.on('data', (chunk) => (out += chunk))
     child.stderr.on('data', (chunk) => (out += chunk))
