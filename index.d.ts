@@ -11,9 +11,9 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** A running proxy server. */
 export declare class ProxyServer {
-  /** The port the HTTP listener is bound to (the real one when 0 was configured), or null. */
+  /** Returns the port the HTTP listener is bound to (the real one when 0 was configured), or null. */
   get httpPort(): number | null
-  /** The port the HTTPS listener is bound to (the real one when 0 was configured), or null. */
+  /** Returns the port the HTTPS listener is bound to (the real one when 0 was configured), or null. */
   get httpsPort(): number | null
   /**
    * Stops accepting connections, lets in-flight requests finish within

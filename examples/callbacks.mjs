@@ -12,16 +12,14 @@
 //   node examples/callbacks.mjs --serve --port 9000     round trip, then keep running until Ctrl-C
 //
 // The commands to try it with the aws CLI are at the end of this file.
-import { spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
-import { ensureS3sFs } from '../scripts/tools.mjs'
+import { startLocalBackend } from './local-backend.mjs'
 
 const { startServer } = createRequire(import.meta.url)('../index.js')
 
@@ -138,45 +136,11 @@ async function roundTrip(endpoint) {
   }
 }
 
-// ---------------------------------------------------------------------------
-// Processes and ports
-
-async function freePort() {
-  const probe = createServer()
-  await new Promise((resolve) => probe.listen(0, HOST, resolve))
-  const { port } = probe.address()
-  await new Promise((resolve) => probe.close(resolve))
-  return port
-}
-
-/** Starts s3s-fs on `dataDir` with the backend keys and a folder for the bucket. */
-async function startBackend(dataDir) {
-  mkdirSync(join(dataDir, BUCKET))
-  const port = await freePort()
-  const args = ['--host', HOST, '--port', String(port), '--access-key', BACKEND.accessKey, '--secret-key', BACKEND.secretKey, dataDir]
-  const child = spawn(ensureS3sFs(), args, { stdio: ['ignore', 'ignore', 'inherit'] })
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`s3s-fs exited with code ${child.exitCode}`)
-    const response = await fetch(`http://${HOST}:${port}/`).catch(() => null)
-    if (response) return { port, child, exited }
-    await sleep(50)
-  }
-  child.kill()
-  throw new Error(`s3s-fs did not listen on ${HOST}:${port} within 10 s`)
-}
-
-/** Stops s3s-fs by PID. Ctrl-C in a terminal signals it too, so it may have exited already. */
-async function stopBackend({ child, exited }) {
-  if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGTERM')
-  await exited
-}
-
 const dataDir = mkdtempSync(join(tmpdir(), 'osp-callbacks-'))
 let backend
 let proxy
 try {
-  backend = await startBackend(dataDir)
+  backend = await startLocalBackend({ dataDir, buckets: [BUCKET], keys: BACKEND })
   proxy = await startServer({
     listenAddress: HOST,
     httpPort: Number(options.port),
@@ -206,7 +170,7 @@ Press Ctrl-C to stop.`)
   }
 } finally {
   if (proxy) await proxy.close()
-  if (backend) await stopBackend(backend)
+  if (backend) await backend.stop()
   rmSync(dataDir, { recursive: true, force: true })
   console.log('stopped the proxy and s3s-fs, and removed', dataDir)
 }

@@ -7,17 +7,15 @@
 //   PROXY_PORT=9000 API_PORT=3000 node examples/express.mjs
 //
 // The commands to try it are at the end of this file.
-import { spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import express from 'express'
-import { ensureS3sFs } from '../scripts/tools.mjs'
+import { startLocalBackend } from './local-backend.mjs'
 
 const { startServer } = createRequire(import.meta.url)('../index.js')
 
@@ -123,9 +121,6 @@ function createApi(clients) {
   return app
 }
 
-// ---------------------------------------------------------------------------
-// Processes and ports
-
 function s3Client(endpoint, user) {
   return new S3Client({
     endpoint,
@@ -135,44 +130,13 @@ function s3Client(endpoint, user) {
   })
 }
 
-async function freePort() {
-  const probe = createServer()
-  await new Promise((resolve) => probe.listen(0, HOST, resolve))
-  const { port } = probe.address()
-  await new Promise((resolve) => probe.close(resolve))
-  return port
-}
-
-/** Starts s3s-fs on `dataDir` with the backend keys and one folder per bucket. */
-async function startBackend(dataDir) {
-  for (const bucket of BUCKETS) mkdirSync(join(dataDir, bucket))
-  const port = await freePort()
-  const args = ['--host', HOST, '--port', String(port), '--access-key', BACKEND.accessKey, '--secret-key', BACKEND.secretKey, dataDir]
-  const child = spawn(ensureS3sFs(), args, { stdio: ['ignore', 'ignore', 'inherit'] })
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`s3s-fs exited with code ${child.exitCode}`)
-    const response = await fetch(`http://${HOST}:${port}/`).catch(() => null)
-    if (response) return { port, child, exited }
-    await sleep(50)
-  }
-  child.kill()
-  throw new Error(`s3s-fs did not listen on ${HOST}:${port} within 10 s`)
-}
-
-/** Stops s3s-fs by PID. Ctrl-C in a terminal signals it too, so it may have exited already. */
-async function stopBackend({ child, exited }) {
-  if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGTERM')
-  await exited
-}
-
 const dataDir = mkdtempSync(join(tmpdir(), 'osp-express-'))
 let backend
 let proxy
 let server
 let clients
 try {
-  backend = await startBackend(dataDir)
+  backend = await startLocalBackend({ dataDir, buckets: BUCKETS, keys: BACKEND })
   const bucketConfig = {
     host: HOST,
     port: backend.port,
@@ -223,7 +187,7 @@ user    API token          S3 access key       S3 secret key           grants`)
   if (server?.listening) await new Promise((resolve) => server.close(resolve))
   for (const client of clients?.values() ?? []) client.destroy()
   if (proxy) await proxy.close()
-  if (backend) await stopBackend(backend)
+  if (backend) await backend.stop()
   rmSync(dataDir, { recursive: true, force: true })
   console.log('stopped the API, the proxy and s3s-fs, and removed', dataDir)
 }

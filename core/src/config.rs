@@ -98,11 +98,11 @@ pub struct ConfigInput {
     pub callback_timeout_ms: Option<i64>,
     pub secret_cache_ttl: Option<f64>,
     pub iam_endpoint: Option<String>,
-    /// Which JavaScript callbacks were given; the bindings keep the functions.
+    /// The JavaScript callbacks given. The bindings keep the functions.
     pub callbacks: Callbacks,
 }
 
-/// Which JavaScript callbacks the configuration sets.
+/// The set of JavaScript callbacks a configuration has.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Callbacks {
     pub validator: bool,
@@ -120,7 +120,7 @@ pub struct HmacCredentials {
 /// IBM Cloud IAM, where API keys are exchanged for bearer tokens.
 pub const DEFAULT_IAM_ENDPOINT: &str = "https://iam.cloud.ibm.com";
 
-/// Where the IBM Cloud IAM token service is: scheme, host, port and base path.
+/// The location of the IBM Cloud IAM token service: scheme, host, port and base path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IamEndpoint {
     pub tls: bool,

@@ -27,13 +27,13 @@ pub struct ProxyServer {
 
 #[napi]
 impl ProxyServer {
-    /// The port the HTTP listener is bound to (the real one when 0 was configured), or null.
+    /// Returns the port the HTTP listener is bound to (the real one when 0 was configured), or null.
     #[napi(getter)]
     pub fn http_port(&self) -> Option<u32> {
         self.http_port.map(u32::from)
     }
 
-    /// The port the HTTPS listener is bound to (the real one when 0 was configured), or null.
+    /// Returns the port the HTTPS listener is bound to (the real one when 0 was configured), or null.
     #[napi(getter)]
     pub fn https_port(&self) -> Option<u32> {
         self.https_port.map(u32::from)
@@ -99,7 +99,7 @@ fn keep_alive(env: &Env) -> napi::Result<KeepAlive> {
     noop.build_threadsafe_function().build()
 }
 
-/// A promise rejected with an `Error` carrying `code`.
+/// Returns a promise rejected with an `Error` carrying `code`.
 fn rejected<'env, T: napi::bindgen_prelude::ToNapiValue + Send + 'static>(
     env: &'env Env,
     error: StartError,

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use super::decisions::Decisions;
 use super::hooks::HookError;
 
-/// Who sent a request and how its payload is to be checked.
+/// The sender of a request and the check its payload needs.
 #[derive(Debug)]
 pub struct Authenticated {
     /// The access key the client signed with; None only when signature
@@ -25,12 +25,29 @@ pub struct Authenticated {
     pub verified: Option<VerifiedRequest>,
 }
 
-/// Why a request is not served: an S3 error for the client, or a callback
-/// that failed (answered 500 or 503 and logged with its name).
+/// The reason a request is not served: an S3 error for the client, or a
+/// failed callback, which gets 500 or 503 and is logged with its name.
 #[derive(Debug)]
 pub enum Rejection {
     S3(S3Error),
     Hook(HookError),
+}
+
+impl Rejection {
+    /// Returns the error answered to the client. A failed callback is logged
+    /// here, once, with its name and the request id.
+    pub fn into_s3_error(self, request_id: &str) -> S3Error {
+        match self {
+            Self::S3(error) => {
+                tracing::debug!(request_id, code = error.code, message = %error.message, "request rejected");
+                error
+            }
+            Self::Hook(error) => {
+                tracing::error!(request_id, hook = error.hook(), %error, "callback failed");
+                error.to_s3_error()
+            }
+        }
+    }
 }
 
 impl From<S3Error> for Rejection {
@@ -57,14 +74,14 @@ impl From<SigV2Error> for Rejection {
     }
 }
 
-/// The answer to a SigV2 request when `allowSigV2` is false.
+/// The error returned to a SigV2 request when `allowSigV2` is false.
 const SIG_V2_TURNED_OFF: &str = "The authorization mechanism you have provided (AWS Signature Version 2) is turned off on this proxy. Please use AWS4-HMAC-SHA256.";
 
 /// Verifies the request's signature with the secret of the access key it
 /// names. With `skip_verification`, the access key and payload mode are still
 /// read but nothing is verified. SigV2 requests are verified when
-/// `allow_sig_v2` is set and answered 400 InvalidRequest otherwise;
-/// `virtual_host_domains` tells which Host names a bucket, which SigV2 signs.
+/// `allow_sig_v2` is set and get 400 InvalidRequest otherwise. SigV2 signs
+/// the bucket, which `virtual_host_domains` locates in the Host header.
 pub async fn authenticate(
     request: &RequestView<'_>,
     keystore: &HashMap<String, SecretKey>,
@@ -150,7 +167,7 @@ async fn authenticate_v2(
     })
 }
 
-/// The secret of `access_key`: from the keystore, else from `hmacFetcher`.
+/// Looks up the secret of `access_key` in the keystore, else through `hmacFetcher`.
 async fn secret_for(
     access_key: &str,
     keystore: &HashMap<String, SecretKey>,
@@ -172,8 +189,8 @@ fn anonymous_denied() -> Rejection {
     .into()
 }
 
-/// The bucket named by the Host header (or the HTTP/2 `:authority`) of a
-/// virtual-host style request; SigV2 signs it in front of the path.
+/// Returns the bucket named by the Host header (or the HTTP/2 `:authority`)
+/// of a virtual-host style request. SigV2 signs it in front of the path.
 fn virtual_host_bucket(request: &RequestView<'_>, domains: &[String]) -> Option<String> {
     let host = request
         .headers
@@ -187,8 +204,8 @@ fn virtual_host_bucket(request: &RequestView<'_>, domains: &[String]) -> Option<
     }
 }
 
-/// The payload mode of an unverified request: what x-amz-content-sha256 says,
-/// or an unsigned payload when it is absent or invalid.
+/// Returns the payload mode of an unverified request: the x-amz-content-sha256
+/// value, or an unsigned payload when it is absent or invalid.
 fn payload_without_verification(request: &RequestView<'_>) -> PayloadMode {
     request
         .headers

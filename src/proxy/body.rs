@@ -10,7 +10,7 @@ use osp_core::checksum::{Checksum, ChecksumAlgorithm, PayloadHasher};
 use osp_core::chunked::{ChunkedDecoder, DecoderOptions};
 use osp_core::s3::S3Error;
 
-/// How the body arrives.
+/// The framing of the request body.
 enum Framing {
     /// Plain bytes, forwarded as they are.
     Plain,
@@ -31,7 +31,7 @@ struct HeaderChecksum {
     running: Checksum,
 }
 
-/// What the proxy verifies in a request body, chosen from the signed
+/// The checks the proxy runs on a request body, chosen from the signed
 /// x-amz-content-sha256 value and the checksum headers.
 pub struct BodyCheck {
     framing: Framing,
@@ -52,7 +52,7 @@ impl BodyCheck {
         }
     }
 
-    /// An aws-chunked body, decoded as it streams.
+    /// Creates the check of an aws-chunked body, decoded as it streams.
     pub fn chunked(options: DecoderOptions) -> Result<Self, S3Error> {
         Ok(Self {
             framing: Framing::Chunked {

@@ -1,6 +1,6 @@
 //! Authorizing DeleteObjects by the keys in its body.
 //!
-//! A validator sees every key a DeleteObjects request deletes, so the body
+//! A validator receives every key a DeleteObjects request deletes, so the body
 //! (at most `MAX_DELETE_OBJECTS_BODY`) is read before the validator decides.
 //! A body that fits pingora's retry buffer is read up front, so a denied
 //! request never reaches the backend; pingora then replays the buffered body
@@ -19,9 +19,9 @@ use super::auth::Rejection;
 use super::decisions::Decisions;
 use super::hooks::RequestInfo;
 
-/// Bodies up to this size are read before the backend is contacted; it is
-/// the size of pingora's retry buffer (64 KiB in pingora 0.9), which is what
-/// replays them to the backend afterwards.
+/// Max size of a body read before the backend is contacted. It is the size of
+/// pingora's retry buffer (64 KiB in pingora 0.9.1), which replays the body
+/// to the backend afterwards.
 pub const READ_AHEAD_LIMIT: usize = 64 * 1024;
 
 /// Reads a DeleteObjects body of known small size before routing, so the

@@ -37,16 +37,16 @@ const MAX_RESPONSE_SIZE: usize = 64 * 1024;
 /// Max API keys with a cached token.
 const CACHE_CAPACITY: u64 = 10_000;
 
-/// Why no token could be had.
+/// The reason no token was obtained.
 #[derive(Debug, Clone)]
 pub enum IamError {
-    /// IAM could not be reached, timed out, or answered 5xx: worth retrying.
+    /// IAM could not be reached, timed out, or returned 5xx, so a retry may work.
     Unavailable {
         status: Option<u16>,
         transaction_id: Option<String>,
         detail: String,
     },
-    /// IAM rejected the API key (4xx) or answered something unusable.
+    /// IAM rejected the API key (4xx) or returned a response without a usable token.
     Rejected {
         status: u16,
         transaction_id: Option<String>,
@@ -309,7 +309,7 @@ impl IamClient {
     }
 }
 
-/// Reads IAM's answer: `access_token` and `expires_in` (seconds) from a 200
+/// Reads IAM's response: `access_token` and `expires_in` (seconds) from a 200
 /// JSON body; any 5xx is a failure worth retrying, anything else a rejection.
 fn parse_token_response(
     status: u16,

@@ -49,7 +49,7 @@ impl ParsedRequest {
         resolve_target(&self.raw_path, host, domains)
     }
 
-    /// The S3 API action this request performs, such as "GetObject".
+    /// Returns the S3 API action this request performs, such as "GetObject".
     pub fn operation(&self, header: &RequestHeader, target: &S3Target) -> String {
         let query = self.raw_query.as_deref().unwrap_or("");
         let has_param = |name: &str| {
@@ -71,7 +71,7 @@ impl ParsedRequest {
     }
 }
 
-/// An absolute-form target (`http://host/path`) becomes its path.
+/// Returns the path of an absolute-form target (`http://host/path`).
 fn strip_absolute_form(target: &str) -> &str {
     for scheme in ["http://", "https://"] {
         if let Some(rest) = target.strip_prefix(scheme) {
@@ -81,7 +81,7 @@ fn strip_absolute_form(target: &str) -> &str {
     target
 }
 
-/// How the request body is checked and whether the client waits for
+/// The plan for a request body: its checks, and whether the client waits for
 /// `100 Continue` before sending it.
 pub struct RequestPlan {
     pub body: Option<BodyCheck>,
@@ -132,8 +132,8 @@ impl RequestPlan {
     }
 }
 
-/// The chunk-signature chain of a signed streaming upload, seeded by the
-/// request signature. Skipped when signature validation is off.
+/// Returns the chunk-signature chain of a signed streaming upload, seeded by
+/// the request signature, or None when signature validation is off.
 fn chunk_signing(
     payload: &PayloadMode,
     auth: &Authenticated,
@@ -152,8 +152,8 @@ fn chunk_signing(
     }))
 }
 
-/// The `x-amz-checksum-*` header of the request, if it has one. A request
-/// with several is rejected, as S3 does.
+/// Returns the `x-amz-checksum-*` header of the request, if it has one. A
+/// request with several is rejected, as S3 does.
 fn checksum_header(header: &RequestHeader) -> Result<Option<(ChecksumAlgorithm, String)>, S3Error> {
     let mut found = None;
     for algorithm in ChecksumAlgorithm::ALL {

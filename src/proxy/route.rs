@@ -1,5 +1,5 @@
-//! Where a request goes: the backend of its bucket, the path and query sent
-//! there, and the backend connection (`HttpPeer`).
+//! Request routing: the backend of a bucket, the path and query sent there,
+//! and the backend connection (`HttpPeer`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an idle backend connection stays in the pool for reuse.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// How a backend request is authorized.
+/// The authorization of a backend request.
 #[derive(Debug, Clone)]
 pub enum BackendAuth {
     /// Signed with SigV4 and these credentials.
@@ -36,7 +36,7 @@ pub enum BackendAuth {
 pub struct Route {
     pub bucket_name: String,
     pub bucket: Arc<BucketConfig>,
-    /// How the backend request is authorized.
+    /// The authorization of the backend request.
     pub auth: BackendAuth,
     /// The path sent to the backend, already encoded as signed.
     pub path: String,
@@ -68,7 +68,7 @@ impl Route {
         }
     }
 
-    /// The host name the backend request is addressed and signed for.
+    /// Returns the host name the backend request is addressed and signed for.
     pub fn host(&self) -> String {
         match self.bucket.addressing {
             AddressingStyle::Virtual => format!("{}.{}", self.bucket_name, self.bucket.host),
@@ -76,8 +76,8 @@ impl Route {
         }
     }
 
-    /// The Host header value: the host name, plus the port unless it is the
-    /// scheme's default.
+    /// Returns the Host header value: the host name, plus the port unless it is
+    /// the scheme's default.
     pub fn host_header(&self) -> String {
         let default_port = if self.bucket.tls { 443 } else { 80 };
         if self.bucket.port == default_port {
@@ -133,7 +133,7 @@ pub fn is_presign_parameter(name: &str) -> bool {
 }
 
 /// Resolves backend host names without blocking a worker thread, caching the
-/// answers briefly.
+/// results briefly.
 pub struct Resolver {
     cache: Cache<(String, u16), Arc<Vec<SocketAddr>>>,
 }

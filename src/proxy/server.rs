@@ -51,12 +51,12 @@ impl RunningServer {
     /// certificate or a busy port fails at once and nothing stays bound.
     pub fn start(config: ProxyConfig, hooks: Hooks) -> Result<Self, StartError> {
         let tls_settings = config.tls.as_ref().map(listener_settings).transpose()?;
-        let trust = backend_trust_by_bucket(&config)?;
-        let iam_trust = config
+        let server_trust = config
             .ca_cert
             .as_ref()
             .map(|pem| backend_trust(pem, "caCert"))
             .transpose()?;
+        let trust = backend_trust_by_bucket(&config, server_trust.as_ref())?;
 
         // The sockets stay owned until every bind has succeeded: a raw fd
         // handed to `Fds` is never closed, so a later failure would leak it.
@@ -84,7 +84,7 @@ impl RunningServer {
         let verify = config.verify;
         let mut state = ProxyState::new(config, hooks);
         state.backend_trust = trust;
-        state.iam.trust = iam_trust;
+        state.iam.trust = server_trust;
         let state = Arc::new(state);
         let server_conf = Arc::new(ServerConf::default());
         let mut service = http_proxy_service(
@@ -171,17 +171,13 @@ impl Drop for RunningServer {
 /// else the server's. Buckets without either use the platform store.
 fn backend_trust_by_bucket(
     config: &ProxyConfig,
+    server_trust: Option<&BackendTrust>,
 ) -> Result<HashMap<String, BackendTrust>, StartError> {
-    let server_trust = config
-        .ca_cert
-        .as_ref()
-        .map(|pem| backend_trust(pem, "caCert"))
-        .transpose()?;
     let mut trust = HashMap::new();
     for (name, bucket) in &config.buckets {
         let bucket_trust = match &bucket.ca_cert {
             Some(pem) => Some(backend_trust(pem, &format!("cosMap.{name}.caCert"))?),
-            None => server_trust.clone(),
+            None => server_trust.cloned(),
         };
         if let Some(bucket_trust) = bucket_trust {
             trust.insert(name.clone(), bucket_trust);

@@ -74,11 +74,11 @@ pub struct S3Proxy {
     pub state: Arc<ProxyState>,
 }
 
-/// What `request_filter` decided.
+/// The outcome of `request_filter`.
 enum Decision {
     /// Forward the request to the route's backend.
     Forward,
-    /// The proxy answered the request itself.
+    /// The proxy wrote the response itself.
     Answered,
 }
 
@@ -231,7 +231,7 @@ impl S3Proxy {
         Ok(())
     }
 
-    /// Answers requests without a bucket: `GET /` lists the configured
+    /// Responds to requests without a bucket: `GET /` lists the configured
     /// buckets, or with a validator those it allows this caller to list.
     async fn answer_service_request(
         &self,
@@ -277,7 +277,7 @@ impl S3Proxy {
     }
 }
 
-/// The client's IP address as text, empty when unknown.
+/// Returns the client's IP address as text, or an empty string when unknown.
 fn source_ip(session: &Session) -> String {
     session
         .client_addr()
@@ -306,20 +306,15 @@ impl ProxyHttp for S3Proxy {
         RequestCtx::new(self.state.request_ids.next_id(), &self.state.in_flight)
     }
 
-    /// Parses, authenticates and routes the request; errors are answered here
-    /// as S3 XML and the request goes no further.
+    /// Parses, authenticates and routes the request. An error gets its S3 XML
+    /// response here, and the request goes no further.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         match self.decide(session, ctx).await {
             Ok(Decision::Forward) => Ok(false),
             Ok(Decision::Answered) => Ok(true),
-            Err(Rejection::S3(error)) => {
-                tracing::debug!(request_id = %ctx.request_id, code = error.code, message = %error.message, "request rejected");
+            Err(rejection) => {
+                let error = rejection.into_s3_error(&ctx.request_id);
                 write_error(session, ctx, &error).await;
-                Ok(true)
-            }
-            Err(Rejection::Hook(error)) => {
-                tracing::error!(request_id = %ctx.request_id, hook = error.hook(), %error, "callback failed");
-                write_error(session, ctx, &error.to_s3_error()).await;
                 Ok(true)
             }
         }
@@ -414,14 +409,7 @@ impl ProxyHttp for S3Proxy {
                 .process(body, end_of_stream, &self.state.decisions)
                 .await
             {
-                let error = match rejection {
-                    Rejection::S3(error) => error,
-                    Rejection::Hook(error) => {
-                        tracing::error!(request_id = %ctx.request_id, hook = error.hook(), %error, "callback failed");
-                        error.to_s3_error()
-                    }
-                };
-                ctx.failure = Some(error);
+                ctx.failure = Some(rejection.into_s3_error(&ctx.request_id));
                 return Err(Error::explain(
                     ErrorType::InvalidHTTPHeader,
                     "DeleteObjects was not authorized",
@@ -461,7 +449,7 @@ impl ProxyHttp for S3Proxy {
             None => s3_error_for(error),
         };
         let Some(s3_error) = s3_error else {
-            // The client connection failed; there is nobody left to answer.
+            // The client connection failed; no response can be sent.
             return FailToProxy {
                 error_code: 0,
                 can_reuse_downstream: false,
@@ -506,7 +494,7 @@ impl ProxyHttp for S3Proxy {
 
 /// Writes an S3 XML error with the request id. HEAD responses carry no body,
 /// as HTTP requires. A request whose body was not read yet closes the
-/// connection afterwards instead of draining a body nobody needs.
+/// connection afterwards instead of draining a body that is not needed.
 pub async fn write_error(session: &mut Session, ctx: &mut RequestCtx, error: &S3Error) {
     if !session.as_downstream_mut().is_body_done() {
         session.set_keepalive(None);
