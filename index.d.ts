@@ -44,10 +44,15 @@ export interface BucketConfig {
   ttl?: number
   /** PEM CA certificates that this backend's TLS certificate is verified against, instead of the server's caCert or the platform trust store.  */
   caCert?: string | Buffer
-  /** How aws-chunked uploads are forwarded; only 'decode' (plain bytes) is supported for now.  */
-  streamingUploads?: 'decode'
-  /** Only false is supported for now.  */
-  addContentMd5?: false
+  /** * How aws-chunked (streaming) uploads reach this backend: 'decode' (default) sends the
+   * verified bytes as a plain body with the decoded length, which every backend takes;
+   * 'passthrough' keeps the client's streaming mode, framed again in 64 KiB chunks and
+   * re-signed with the backend's key, with the trailer checksum passed on, for backends
+   * that store checksums.
+   */
+  streamingUploads?: 'decode' | 'passthrough'
+  /** Add Content-MD5 to DeleteObjects requests that carry none, for backends that require it.  */
+  addContentMd5?: boolean
 }
 
 export interface CopySource {

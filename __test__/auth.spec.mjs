@@ -10,11 +10,11 @@ import {
   BACKEND_SK,
   CLIENT_SK,
   HOST,
+  assertS3Error,
   bucketConfig,
   errorOf,
   httpRequest,
   makeClient,
-  parseS3Error,
   rawExchange,
   readAll,
   sha256,
@@ -29,14 +29,6 @@ const BUCKET = 'auth-bucket'
 // A bucket whose backend only counts connections.
 const GUARDED = 'guarded-bucket'
 
-/** Asserts an S3 XML error response with the given status and code. */
-function assertS3Error(res, status, code) {
-  const text = res.body.toString()
-  assert.equal(res.status, status, `status: ${text}`)
-  const err = parseS3Error(res.body)
-  assert.equal(err.code, code, text)
-  return err
-}
 
 /** Sends a PUT with `Expect: 100-continue` and writes the body only after 100 Continue. */
 function putWithExpect({ port, path, headers, body, timeoutMs = 5000 }) {

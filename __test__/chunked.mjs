@@ -131,14 +131,15 @@ export function encodeAwsChunked(data, { chunkSize = 64 * 1024, signing, trailer
 }
 
 /**
- * Signs an aws-chunked PUT of `data` to `path` with the client keys and
- * encodes its body. `mode` is one of the three STREAMING-* values; for the
+ * Signs an aws-chunked PUT of `data` to `path` (with `query`, as for
+ * signRequest) with the client keys and encodes its body. `mode` is one of the three STREAMING-* values; for the
  * trailer modes `algorithm` names the checksum announced in x-amz-trailer.
  *
  * Options that make the upload invalid:
  * - `trailerValue` replaces the correct checksum value.
  * - `omitTrailer` announces the trailer in x-amz-trailer but never sends it.
- * - `decodedLength` replaces the true x-amz-decoded-content-length.
+ * - `decodedLength` replaces the true x-amz-decoded-content-length; null
+ *   leaves the header out.
  * - `tamper` goes to encodeAwsChunked.
  *
  * Returns { path, headers, body } for httpRequest. `contentLength: false`
@@ -147,6 +148,7 @@ export function encodeAwsChunked(data, { chunkSize = 64 * 1024, signing, trailer
 export function chunkedUpload({
   host,
   path,
+  query,
   data,
   mode,
   algorithm = 'CRC32',
@@ -163,9 +165,9 @@ export function chunkedUpload({
   const signed = mode !== STREAMING_UNSIGNED_TRAILER
   const headers = {
     'content-encoding': 'aws-chunked',
-    'x-amz-decoded-content-length': String(decodedLength),
     ...extraHeaders,
   }
+  if (decodedLength !== null) headers['x-amz-decoded-content-length'] = String(decodedLength)
   if (hasTrailer) headers['x-amz-trailer'] = checksumHeader(algorithm)
 
   const trailer = hasTrailer && !omitTrailer
@@ -194,7 +196,7 @@ export function chunkedUpload({
     const length = encode({ scope: '', signature: '0'.repeat(64) }).length
     headers['content-length'] = String(length)
   }
-  const request = signRequest({ method: 'PUT', host, path, headers, payloadHash: mode, date })
+  const request = signRequest({ method: 'PUT', host, path, query, headers, payloadHash: mode, date })
   return { path: request.path, headers: request.headers, body: encode(request) }
 }
 

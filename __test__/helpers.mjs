@@ -2,6 +2,7 @@
 // temporary folder, a TCP server that counts connections, the proxy itself,
 // S3 clients, and a small SigV4 signer for hand-made requests.
 // Every server here listens on 127.0.0.1 and every request goes there.
+import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createHash, createHmac, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
@@ -103,6 +104,19 @@ export function parseS3Error(body) {
     requestId: field('RequestId'),
     text,
   }
+}
+
+/**
+ * Asserts that `res` ({ status, body }) is an S3 XML error with the given
+ * status and, when given, code. Returns the parsed error.
+ */
+export function assertS3Error(res, status, code) {
+  const text = res.body.toString()
+  assert.equal(res.status, status, text)
+  const err = parseS3Error(res.body)
+  assert.ok(err.isError, `not an S3 error: ${text}`)
+  if (code !== undefined) assert.equal(err.code, code, text)
+  return err
 }
 
 // ---------------------------------------------------------------------------

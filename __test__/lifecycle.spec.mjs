@@ -236,9 +236,8 @@ describe('server lifecycle', { timeout: 120_000 }, () => {
       await assertInvalidConfig({ ...validConfig(), cosMap: { [BUCKET]: { ...bucketConfig(1), apiKey: 'k' } } }, 'apiKey')
     })
 
-    // Options this version does not implement yet are rejected, never ignored.
-    test('streamingUploads passthrough (not implemented yet)', async () => {
-      const bucket = { ...bucketConfig(1), streamingUploads: 'passthrough' }
+    test('streamingUploads that is not a mode', async () => {
+      const bucket = { ...bucketConfig(1), streamingUploads: 'raw' }
       await assertInvalidConfig({ ...validConfig(), cosMap: { [BUCKET]: bucket } }, 'streamingUploads')
     })
   })

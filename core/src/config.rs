@@ -71,6 +71,7 @@ pub struct BucketInput {
     pub secret_key: Option<SecretKey>,
     pub api_key: Option<SecretKey>,
     pub add_content_md5: Option<bool>,
+    pub streaming_uploads: Option<String>,
     pub ttl: Option<f64>,
     pub ca_cert: Option<Pem>,
 }
@@ -210,6 +211,20 @@ pub struct BucketConfig {
     /// Add Content-MD5 to DeleteObjects requests that lack it, for backends
     /// that require it.
     pub add_content_md5: bool,
+    /// How aws-chunked uploads are forwarded.
+    pub streaming_uploads: StreamingUploads,
+}
+
+/// How a bucket's backend receives aws-chunked (streaming) uploads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StreamingUploads {
+    /// Plain decoded bytes with the decoded length; every backend takes them.
+    #[default]
+    Decode,
+    /// The client's streaming mode, framed again and re-signed with the
+    /// backend's key, with the trailer checksum passed on, for backends that
+    /// keep checksums.
+    Passthrough,
 }
 
 /// The validated configuration a server runs with.
@@ -427,6 +442,17 @@ fn validate_bucket(
             ))
         }
     };
+    let streaming_uploads =
+        match input.streaming_uploads.as_deref() {
+            None | Some("decode") => StreamingUploads::Decode,
+            Some("passthrough") => StreamingUploads::Passthrough,
+            Some(other) => return Err(ConfigError::new(
+                field("streamingUploads"),
+                format!(
+                    "'{other}' is not a streaming upload mode; use \"decode\" or \"passthrough\""
+                ),
+            )),
+        };
     if addressing == AddressingStyle::Virtual && host.parse::<IpAddr>().is_ok() {
         return Err(ConfigError::new(
             field("addressingStyle"),
@@ -496,6 +522,7 @@ fn validate_bucket(
         ttl,
         ca_cert: input.ca_cert,
         add_content_md5: input.add_content_md5.unwrap_or(false),
+        streaming_uploads,
     })
 }
 
@@ -720,6 +747,21 @@ mod tests {
         assert_eq!(
             config.validate().unwrap_err().field,
             "cosMap.photos.addressingStyle"
+        );
+    }
+
+    #[test]
+    fn streaming_uploads_checked() {
+        let mut config = input();
+        config.cos_map.as_mut().unwrap()[0].1.streaming_uploads = Some("raw".into());
+        let error = config.clone().validate().unwrap_err();
+        assert_eq!(error.field, "cosMap.photos.streamingUploads");
+        assert!(error.message.contains("'raw'"), "{}", error.message);
+        config.cos_map.as_mut().unwrap()[0].1.streaming_uploads = Some("passthrough".into());
+        let validated = config.validate().unwrap();
+        assert_eq!(
+            validated.buckets["photos"].streaming_uploads,
+            StreamingUploads::Passthrough
         );
     }
 

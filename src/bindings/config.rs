@@ -166,14 +166,6 @@ fn read_cos_map(map: &Reader) -> Result<Vec<(String, BucketInput)>, ConfigError>
 
 fn read_bucket(bucket: &Reader) -> Result<BucketInput, ConfigError> {
     bucket.check_keys(BUCKET_OPTIONS, BUCKET_OPTIONS_NOT_YET_SUPPORTED)?;
-    if let Some(mode) = bucket.string("streamingUploads")? {
-        if mode != "decode" {
-            return Err(ConfigError::new(
-                bucket.path("streamingUploads"),
-                format!("'{mode}' is not supported by this version yet; use \"decode\" or remove the option"),
-            ));
-        }
-    }
     Ok(BucketInput {
         host: bucket.string("host")?,
         port: bucket.integer("port")?,
@@ -184,6 +176,7 @@ fn read_bucket(bucket: &Reader) -> Result<BucketInput, ConfigError> {
         secret_key: bucket.string("secretKey")?.map(SecretKey::new),
         api_key: bucket.string("apiKey")?.map(SecretKey::new),
         add_content_md5: bucket.boolean("addContentMd5")?,
+        streaming_uploads: bucket.string("streamingUploads")?,
         ttl: bucket.number("ttl")?,
         ca_cert: bucket.pem("caCert")?.map(Pem::new),
     })

@@ -103,11 +103,16 @@ pub struct BucketConfig {
     /** PEM CA certificates that this backend's TLS certificate is verified against, instead of the server's caCert or the platform trust store. */
     #[napi(ts_type = "string | Buffer")]
     pub ca_cert: Option<String>,
-    /** How aws-chunked uploads are forwarded; only 'decode' (plain bytes) is supported for now. */
-    #[napi(ts_type = "'decode'")]
+    /**
+     * How aws-chunked (streaming) uploads reach this backend: 'decode' (default) sends the
+     * verified bytes as a plain body with the decoded length, which every backend takes;
+     * 'passthrough' keeps the client's streaming mode, framed again in 64 KiB chunks and
+     * re-signed with the backend's key, with the trailer checksum passed on, for backends
+     * that store checksums.
+     */
+    #[napi(ts_type = "'decode' | 'passthrough'")]
     pub streaming_uploads: Option<String>,
-    /** Only false is supported for now. */
-    #[napi(ts_type = "false")]
+    /** Add Content-MD5 to DeleteObjects requests that carry none, for backends that require it. */
     pub add_content_md5: Option<bool>,
 }
 

@@ -7,7 +7,7 @@
 
 use bytes::{Bytes, BytesMut};
 use osp_core::checksum::{Checksum, ChecksumAlgorithm, PayloadHasher};
-use osp_core::chunked::{ChunkedDecoder, DecoderOptions};
+use osp_core::chunked::{ChunkedDecoder, ChunkedEncoder, DecoderOptions};
 use osp_core::s3::S3Error;
 
 /// The framing of the request body.
@@ -38,6 +38,9 @@ pub struct BodyCheck {
     /// The signed hex SHA-256 of a plain payload.
     sha256: Option<(String, PayloadHasher)>,
     checksum: Option<HeaderChecksum>,
+    /// Frames the decoded payload again for a backend that takes the
+    /// client's streaming mode; None forwards the decoded bytes.
+    encoder: Option<ChunkedEncoder>,
     held: HeldBack,
 }
 
@@ -48,6 +51,7 @@ impl BodyCheck {
             framing: Framing::Plain,
             sha256: expected_hex.map(|hex| (hex.to_string(), PayloadHasher::new(hex))),
             checksum: None,
+            encoder: None,
             held: HeldBack::default(),
         }
     }
@@ -62,6 +66,7 @@ impl BodyCheck {
             },
             sha256: None,
             checksum: None,
+            encoder: None,
             held: HeldBack::default(),
         })
     }
@@ -74,6 +79,12 @@ impl BodyCheck {
             running: Checksum::new(algorithm),
         });
         self
+    }
+
+    /// Forwards the verified payload framed by `encoder` instead of decoded,
+    /// for this attempt.
+    pub fn reframe(&mut self, encoder: ChunkedEncoder) {
+        self.encoder = Some(encoder);
     }
 
     /// Processes one piece of the body as it arrives. Replaces `body` with the
@@ -103,24 +114,45 @@ impl BodyCheck {
         if let Some(checksum) = self.checksum.as_mut() {
             checksum.running.update(&payload);
         }
+        let mut framed = BytesMut::new();
+        let forward = match self.encoder.as_mut() {
+            Some(encoder) => {
+                encoder.push(&payload, &mut framed);
+                framed.split().freeze()
+            }
+            None => payload,
+        };
         if !end_of_stream {
-            *body = Some(if payload.is_empty() {
+            *body = Some(if forward.is_empty() {
                 Bytes::new()
             } else {
-                self.held.swap(payload)
+                self.held.swap(forward)
             });
             return Ok(());
         }
-        self.verify_end()?;
-        *body = Some(join(self.held.take(), payload));
+        let trailer = self.verify_end()?;
+        let forward = match self.encoder.as_mut() {
+            Some(encoder) => {
+                framed.extend_from_slice(&forward);
+                encoder.finish(
+                    trailer.as_ref().map(|(_, value)| value.as_str()),
+                    &mut framed,
+                )?;
+                framed.freeze()
+            }
+            None => forward,
+        };
+        *body = Some(join(self.held.take(), forward));
         Ok(())
     }
 
-    /// Runs the checks that need the whole body.
-    fn verify_end(&mut self) -> Result<(), S3Error> {
-        if let Framing::Chunked { decoder, .. } = &mut self.framing {
-            decoder.finish()?;
-        }
+    /// Runs the checks that need the whole body, and returns the verified
+    /// trailer checksum of an aws-chunked body that had one.
+    fn verify_end(&mut self) -> Result<Option<(ChecksumAlgorithm, String)>, S3Error> {
+        let trailer = match &mut self.framing {
+            Framing::Chunked { decoder, .. } => decoder.finish()?,
+            Framing::Plain => None,
+        };
         if let Some((expected, hasher)) = self.sha256.as_mut() {
             let hasher = std::mem::replace(hasher, PayloadHasher::new(expected));
             if !hasher.matches() {
@@ -141,7 +173,7 @@ impl BodyCheck {
                 ));
             }
         }
-        Ok(())
+        Ok(trailer)
     }
 
     /// Starts over for a new attempt: pingora replays the body from its start
@@ -164,6 +196,7 @@ impl BodyCheck {
         if let Some(checksum) = self.checksum.as_mut() {
             checksum.running = Checksum::new(checksum.algorithm);
         }
+        self.encoder = None;
         self.held = HeldBack::default();
     }
 }

@@ -215,6 +215,7 @@ mod tests {
             credentials: None,
             ttl: Duration::from_secs(300),
             add_content_md5: false,
+            streaming_uploads: osp_core::config::StreamingUploads::Decode,
             ca_cert: None,
         })
     }

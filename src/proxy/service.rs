@@ -386,13 +386,21 @@ impl ProxyHttp for S3Proxy {
                 ));
             }
         }
-        rewrite_for_backend(upstream_request, route, payload).map_err(|error| {
-            ctx.failure = Some(error);
-            Error::explain(
-                ErrorType::InternalError,
-                "could not rewrite the request for the backend",
-            )
-        })
+        match rewrite_for_backend(upstream_request, route, payload) {
+            Ok(encoder) => {
+                if let (Some(encoder), Some(body)) = (encoder, ctx.body.as_mut()) {
+                    body.reframe(encoder);
+                }
+                Ok(())
+            }
+            Err(error) => {
+                ctx.failure = Some(error);
+                Err(Error::explain(
+                    ErrorType::InternalError,
+                    "could not rewrite the request for the backend",
+                ))
+            }
+        }
     }
 
     /// Verifies the body while it streams; a failed check aborts the backend

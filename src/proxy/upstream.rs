@@ -3,6 +3,9 @@
 
 use http::header::{HeaderName, CONTENT_ENCODING, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::HeaderValue;
+use osp_core::checksum::ChecksumAlgorithm;
+use osp_core::chunked::{ChunkSigning, ChunkedEncoder};
+use osp_core::config::StreamingUploads;
 use osp_core::s3::S3Error;
 use osp_core::sigv4::{BackendSigner, PayloadMode, UNSIGNED_PAYLOAD};
 use pingora::http::RequestHeader;
@@ -45,23 +48,29 @@ const FRAMING_HEADERS: &[&str] = &[
 ];
 
 /// Rewrites `request` (a copy of the client's request) for the backend of
-/// `route` and signs it with the bucket's credentials.
+/// `route` and signs it with the bucket's credentials. Returns the encoder
+/// that frames the body again when the bucket takes streaming uploads in
+/// the client's mode (`streamingUploads: 'passthrough'`).
 pub fn rewrite_for_backend(
     request: &mut RequestHeader,
     route: &Route,
     payload: &PayloadMode,
-) -> Result<(), S3Error> {
+) -> Result<Option<ChunkedEncoder>, S3Error> {
     request
         .set_raw_path(route.target().as_bytes())
         .map_err(|error| {
             S3Error::internal(format!("could not set the backend request target: {error}"))
         })?;
     drop_connection_headers(request);
-    let forwarded_payload = if payload.is_streaming() {
-        forward_decoded_body(request)?;
-        UNSIGNED_PAYLOAD
-    } else {
-        payload.header_value()
+    let reframed = reframes_body(route, payload)
+        .then(|| streaming_body(request))
+        .transpose()?;
+    let forwarded_payload = match (&reframed, payload.is_streaming()) {
+        (None, true) => {
+            forward_decoded_body(request)?;
+            UNSIGNED_PAYLOAD
+        }
+        _ => payload.header_value(),
     };
 
     insert(request, HOST, header_value(&route.host_header())?)?;
@@ -74,7 +83,10 @@ pub fn rewrite_for_backend(
         BackendAuth::Sign(credentials) => credentials,
         BackendAuth::Bearer(token) => {
             let value = header_value(&format!("Bearer {}", token.expose()))?;
-            return insert(request, http::header::AUTHORIZATION, value);
+            insert(request, http::header::AUTHORIZATION, value)?;
+            return reframed
+                .map(|body| body.encoder(request, payload, None))
+                .transpose();
         }
     };
     let signer = BackendSigner {
@@ -86,7 +98,7 @@ pub fn rewrite_for_backend(
     // The signer adds its headers to a copy; RequestHeader keeps its own
     // record of header-name case, so changes go through insert_header.
     let mut signed = request.headers.clone();
-    signer.sign_headers(
+    let signature = signer.sign_headers(
         request.method.as_str(),
         &route.path,
         &route.query,
@@ -98,7 +110,74 @@ pub fn rewrite_for_backend(
             insert(request, name, value.clone())?;
         }
     }
-    Ok(())
+    reframed
+        .map(|body| body.encoder(request, payload, Some(signature)))
+        .transpose()
+}
+
+/// Returns whether the body of this request goes to the backend framed
+/// again in the client's streaming mode rather than decoded. Signed chunks
+/// need a key to sign them with, so a backend reached with a bearer token
+/// gets those decoded.
+fn reframes_body(route: &Route, payload: &PayloadMode) -> bool {
+    payload.is_streaming()
+        && route.bucket.streaming_uploads == StreamingUploads::Passthrough
+        && (matches!(route.auth, BackendAuth::Sign(_)) || !payload.signs_chunks())
+}
+
+/// A streaming body forwarded in its own mode.
+struct StreamingBody {
+    decoded_length: u64,
+    checksum: Option<ChecksumAlgorithm>,
+}
+
+impl StreamingBody {
+    /// Creates the encoder of the backend body and declares its length.
+    fn encoder(
+        self,
+        request: &mut RequestHeader,
+        payload: &PayloadMode,
+        signature: Option<ChunkSigning>,
+    ) -> Result<ChunkedEncoder, S3Error> {
+        let signing = if payload.signs_chunks() {
+            signature
+        } else {
+            None
+        };
+        let encoder = ChunkedEncoder::new(signing, payload.has_trailer(), self.checksum)?;
+        let length = encoder.encoded_len(self.decoded_length);
+        insert(request, CONTENT_LENGTH, HeaderValue::from(length))?;
+        Ok(encoder)
+    }
+}
+
+/// Keeps the aws-chunked headers of a streaming request whose body is framed
+/// again: the decoded length (required, as S3 requires it) and the trailer.
+/// The body length is set once the encoder exists.
+fn streaming_body(request: &mut RequestHeader) -> Result<StreamingBody, S3Error> {
+    let decoded_length = request
+        .headers
+        .get("x-amz-decoded-content-length")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok())
+        .ok_or_else(|| {
+            S3Error::new(
+                411,
+                "MissingContentLength",
+                "A streaming upload to this bucket needs the x-amz-decoded-content-length header.",
+            )
+        })?;
+    let checksum = request
+        .headers
+        .get("x-amz-trailer")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|name| ChecksumAlgorithm::from_header_name(&name.trim().to_ascii_lowercase()));
+    request.remove_header(&TRANSFER_ENCODING);
+    drop_aws_chunked_coding(request)?;
+    Ok(StreamingBody {
+        decoded_length,
+        checksum,
+    })
 }
 
 fn insert(
@@ -132,8 +211,7 @@ fn drop_connection_headers(request: &mut RequestHeader) {
 
 /// Turns an aws-chunked request into a plain one carrying the decoded bytes:
 /// the decoded length becomes Content-Length (or the body is sent with HTTP
-/// chunked framing when the client did not declare it), and `aws-chunked`
-/// leaves Content-Encoding so it never reaches object metadata.
+/// chunked framing when the client did not declare it).
 fn forward_decoded_body(request: &mut RequestHeader) -> Result<(), S3Error> {
     let decoded_length = request.headers.get("x-amz-decoded-content-length").cloned();
     for name in FRAMING_HEADERS {
@@ -153,6 +231,14 @@ fn forward_decoded_body(request: &mut RequestHeader) -> Result<(), S3Error> {
             )?;
         }
     }
+    drop_aws_chunked_coding(request)
+}
+
+/// Removes `aws-chunked` from Content-Encoding and keeps the other codings.
+/// A backend that stores Content-Encoding as it arrives would otherwise
+/// put `aws-chunked` into the object's metadata; S3 and s3s-fs tell a
+/// streaming body from its signed x-amz-content-sha256, not this header.
+fn drop_aws_chunked_coding(request: &mut RequestHeader) -> Result<(), S3Error> {
     let remaining: Vec<String> = request
         .headers
         .get_all(CONTENT_ENCODING)
@@ -164,14 +250,14 @@ fn forward_decoded_body(request: &mut RequestHeader) -> Result<(), S3Error> {
         .map(str::to_string)
         .collect();
     request.remove_header(&CONTENT_ENCODING);
-    if !remaining.is_empty() {
-        insert(
-            request,
-            CONTENT_ENCODING,
-            header_value(&remaining.join(", "))?,
-        )?;
+    if remaining.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    insert(
+        request,
+        CONTENT_ENCODING,
+        header_value(&remaining.join(", "))?,
+    )
 }
 
 fn header_value(text: &str) -> Result<HeaderValue, S3Error> {
@@ -197,6 +283,7 @@ mod tests {
             credentials: None,
             ttl: Duration::from_secs(300),
             add_content_md5: false,
+            streaming_uploads: StreamingUploads::Decode,
             ca_cert: None,
         });
         let credentials = BackendAuth::Sign(HmacCredentials {
@@ -250,6 +337,79 @@ mod tests {
         assert!(headers.get("expect").is_none());
         let authorization = headers["authorization"].to_str().unwrap();
         assert!(authorization.starts_with("AWS4-HMAC-SHA256 Credential=backend/"));
+    }
+
+    fn passthrough_route() -> Route {
+        let mut route = route();
+        let mut bucket = (*route.bucket).clone();
+        bucket.streaming_uploads = StreamingUploads::Passthrough;
+        route.bucket = Arc::new(bucket);
+        route
+    }
+
+    #[test]
+    fn streaming_upload_passed_through_with_framed_length() {
+        let mut upstream = request(&[
+            ("content-encoding", "gzip"),
+            ("content-length", "999"),
+            ("x-amz-decoded-content-length", "70000"),
+            ("x-amz-trailer", "x-amz-checksum-crc32"),
+        ]);
+        let encoder = rewrite_for_backend(
+            &mut upstream,
+            &passthrough_route(),
+            &PayloadMode::StreamingSignedTrailer,
+        )
+        .unwrap()
+        .expect("the body is framed again");
+        let headers = &upstream.headers;
+        assert_eq!(
+            headers["x-amz-content-sha256"],
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+        );
+        assert_eq!(headers["content-encoding"], "gzip");
+        assert_eq!(headers["x-amz-decoded-content-length"], "70000");
+        assert_eq!(headers["x-amz-trailer"], "x-amz-checksum-crc32");
+        assert_eq!(
+            headers["content-length"],
+            encoder.encoded_len(70_000).to_string().as_str()
+        );
+        let authorization = headers["authorization"].to_str().unwrap();
+        assert!(
+            authorization.contains("x-amz-decoded-content-length;x-amz-trailer"),
+            "{authorization}"
+        );
+    }
+
+    #[test]
+    fn passthrough_needs_decoded_length() {
+        let mut upstream = request(&[("transfer-encoding", "chunked")]);
+        let error = rewrite_for_backend(
+            &mut upstream,
+            &passthrough_route(),
+            &PayloadMode::StreamingUnsignedTrailer,
+        )
+        .unwrap_err();
+        assert_eq!((error.status, error.code), (411, "MissingContentLength"));
+    }
+
+    #[test]
+    fn passthrough_with_bearer_token_decodes_signed_chunks() {
+        let mut route = passthrough_route();
+        route.auth = BackendAuth::Bearer(SecretKey::new("token"));
+        let mut upstream = request(&[("x-amz-decoded-content-length", "5")]);
+        let encoder =
+            rewrite_for_backend(&mut upstream, &route, &PayloadMode::StreamingSigned).unwrap();
+        assert!(encoder.is_none());
+        assert_eq!(upstream.headers["content-length"], "5");
+        let mut upstream = request(&[("x-amz-decoded-content-length", "5")]);
+        let encoder = rewrite_for_backend(
+            &mut upstream,
+            &route,
+            &PayloadMode::StreamingUnsignedTrailer,
+        )
+        .unwrap();
+        assert!(encoder.is_some(), "unsigned chunks need no key");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use time::{OffsetDateTime, UtcOffset};
 
 use super::canonical::{canonical_query, header_value, join_canonical_request};
 use super::{CredentialScope, ALGORITHM, UNSIGNED_PAYLOAD};
+use crate::chunked::ChunkSigning;
 use crate::secret::SecretKey;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -96,7 +97,9 @@ pub struct BackendSigner<'a> {
 
 impl BackendSigner<'_> {
     /// Signs an outgoing request in place: sets x-amz-date (formatted from
-    /// `now`) and Authorization on `headers`, and returns the signature.
+    /// `now`) and Authorization on `headers`. Returns the signature together
+    /// with the key, date and scope it was made with, which is what signing
+    /// the chunks of a streaming body, chained from this signature, takes.
     ///
     /// `path` must already be encoded exactly as it will be sent (for example
     /// [`super::canonical_uri`] output) and is signed as is. `query` is the raw
@@ -115,7 +118,7 @@ impl BackendSigner<'_> {
         query: &str,
         headers: &mut HeaderMap,
         now: OffsetDateTime,
-    ) -> String {
+    ) -> ChunkSigning {
         let amz_date = format_amz_date(now);
         if let Ok(value) = HeaderValue::from_str(&amz_date) {
             headers.insert(X_AMZ_DATE, value);
@@ -172,7 +175,12 @@ impl BackendSigner<'_> {
                 headers.remove(AUTHORIZATION);
             }
         }
-        signature
+        ChunkSigning {
+            signing_key: key,
+            scope: scope.to_scope_string(),
+            amz_date,
+            seed_signature: signature,
+        }
     }
 }
 
@@ -267,7 +275,9 @@ mod tests {
         headers.insert("authorization", HeaderValue::from_static("from the client"));
         let now = datetime!(2013-05-24 0:00 UTC);
 
-        let signature = signer.sign_headers("PUT", "/b/k", "", &mut headers, now);
+        let signature = signer
+            .sign_headers("PUT", "/b/k", "", &mut headers, now)
+            .seed_signature;
 
         assert_eq!(headers["x-amz-date"], "20130524T000000Z");
         let authorization = headers["authorization"].to_str().unwrap();

@@ -688,8 +688,9 @@ mod tests {
         headers.insert("user-agent", HeaderValue::from_static("not signed"));
 
         let signer = example_signer(&secret);
-        let signature =
-            signer.sign_headers("GET", ROUND_TRIP_PATH, ROUND_TRIP_QUERY, &mut headers, now);
+        let signature = signer
+            .sign_headers("GET", ROUND_TRIP_PATH, ROUND_TRIP_QUERY, &mut headers, now)
+            .seed_signature;
 
         let auth = parse_auth(&round_trip_request(&headers)).unwrap().unwrap();
         assert_eq!(auth.signature, signature);

@@ -28,6 +28,9 @@ use subtle::ConstantTimeEq;
 
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 
+mod encode;
+pub use encode::{ChunkedEncoder, ENCODED_CHUNK_SIZE};
+
 /// Maximum chunk size that a chunk header may declare. SDK chunk sizes are
 /// typically 8 KiB to 8 MiB (an estimate, not a documented limit), so 16 MiB
 /// leaves room for other clients. The decoder never buffers a chunk, because
@@ -239,31 +242,42 @@ impl ChunkSigner {
     /// Checks the claimed signature of the chunk whose data went through
     /// `chunk_hasher`, and on success makes it the previous signature.
     fn verify_chunk(&mut self, chunk_index: u64) -> Result<(), ChunkedError> {
-        let data_hash = self.chunk_hasher.finalize_reset();
+        let computed = self.sign_chunk();
+        if !bool::from(computed.ct_eq(&self.claimed_signature)) {
+            return Err(ChunkedError::ChunkSignatureMismatch { chunk_index });
+        }
+        Ok(())
+    }
+
+    /// Signs the chunk whose data went through `chunk_hasher`, makes the
+    /// signature the previous one and returns it.
+    fn sign_chunk(&mut self) -> [u8; 32] {
+        let data_hash: [u8; 32] = self.chunk_hasher.finalize_reset().into();
         let mut mac = self.mac.clone();
         mac.update(&self.chunk_prefix);
         mac.update(&self.previous_signature);
         mac.update(b"\n");
         mac.update(EMPTY_SHA256_HEX.as_bytes());
         mac.update(b"\n");
-        mac.update(&hex_array(&data_hash.into()));
-        let computed: [u8; 32] = mac.finalize().into_bytes().into();
-        if !bool::from(computed.ct_eq(&self.claimed_signature)) {
-            return Err(ChunkedError::ChunkSignatureMismatch { chunk_index });
-        }
-        self.previous_signature = hex_array(&computed);
-        Ok(())
+        mac.update(&hex_array(&data_hash));
+        let signature: [u8; 32] = mac.finalize().into_bytes().into();
+        self.previous_signature = hex_array(&signature);
+        signature
     }
 
     /// Checks the trailer signature over the SHA-256 of the trailer lines.
     fn verify_trailer(&self, trailer_hash: [u8; 32], claimed: &[u8; 32]) -> bool {
+        bool::from(self.sign_trailer(trailer_hash).ct_eq(claimed))
+    }
+
+    /// Returns the trailer signature over the SHA-256 of the trailer lines.
+    fn sign_trailer(&self, trailer_hash: [u8; 32]) -> [u8; 32] {
         let mut mac = self.mac.clone();
         mac.update(&self.trailer_prefix);
         mac.update(&self.previous_signature);
         mac.update(b"\n");
         mac.update(&hex_array(&trailer_hash));
-        let computed: [u8; 32] = mac.finalize().into_bytes().into();
-        bool::from(computed.ct_eq(claimed))
+        mac.finalize().into_bytes().into()
     }
 }
 
