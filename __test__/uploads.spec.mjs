@@ -2,8 +2,10 @@
 // (which checks its own SigV4 keys): each client at its default settings
 // uploads and reads back its files, and the SHA-256 of the bytes must match.
 // A recording relay in front of the plain-HTTP listener shows which format
-// each client chose. Hand-built requests then check that a body failing any
-// verification gets the S3 error and is never stored.
+// each client chose, and for the aws CLI's checksum uploads a second one
+// between two TLS hops shows the same over https. Hand-built requests then
+// check that a body failing any verification gets the S3 error and is never
+// stored.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
@@ -11,9 +13,10 @@ import { createReadStream } from 'node:fs'
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import net from 'node:net'
+import tls from 'node:tls'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Readable } from 'node:stream'
+import { Readable, pipeline } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, test } from 'node:test'
 
@@ -21,7 +24,7 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/
 import { Upload } from '@aws-sdk/lib-storage'
 import * as Minio from 'minio'
 
-import { ensureApt, ensureVenv, root } from '../scripts/tools.mjs'
+import { ensureApt, ensureVenv, root, toolsDir } from '../scripts/tools.mjs'
 import {
   STREAMING_SIGNED,
   STREAMING_SIGNED_TRAILER,
@@ -35,6 +38,8 @@ import {
   CLIENT_SK,
   HOST,
   REGION,
+  assertS3Error,
+  bucketConfig,
   captureRequests,
   cosMapFor,
   errorOf,
@@ -54,6 +59,15 @@ const KiB = 1024
 const MiB = 1024 * KiB
 const HEX_HASH = /^[0-9a-f]{64}$/
 const PYTHON_CLIENTS = join(root, '__test__', 'python-clients.py')
+// botocore computes CRC32C and CRC64NVME only with the awscrt package
+// (awscli[crt]). awscrt also replaces botocore's SigV4 signers with its own
+// (AUTH_TYPE_MAPS in botocore/auth.py, as vendored in awscli 1.46.3). So the
+// aws CLI with awscrt gets a virtualenv of its own, used only for these two,
+// and the other Python clients keep botocore's signers.
+const CRT_ALGORITHMS = new Set(['CRC32C', 'CRC64NVME'])
+const CRT_VENV = join(toolsDir, 'venv-crt')
+// The aws CLI's default multipart_chunksize.
+const AWS_CLI_PART_SIZE = 8 * MiB
 
 /** Computes the hex SHA-256 of a file, reading it as a stream. */
 async function sha256File(path) {
@@ -92,6 +106,45 @@ function runTool(command, args, { env, timeoutMs = 60_000 } = {}) {
   })
 }
 
+/**
+ * Starts a listener on 127.0.0.1 that pipes each connection to
+ * 127.0.0.1:targetPort. With `serverTls` ({ cert, key }) it accepts TLS, and
+ * with `clientTls` ({ ca }) it connects to the target with TLS. Resolves
+ * with { port, close }.
+ */
+function startPipe({ targetPort, serverTls, clientTls }) {
+  const sockets = new Set()
+  const onConnection = (client) => {
+    const upstream = clientTls
+      ? tls.connect({ host: HOST, port: targetPort, ...clientTls })
+      : net.connect({ host: HOST, port: targetPort })
+    for (const socket of [client, upstream]) {
+      sockets.add(socket)
+      socket.on('close', () => sockets.delete(socket))
+    }
+    // Bytes flow client -> upstream -> client. An error on either side
+    // destroys both, and so does the end of the exchange.
+    pipeline(client, upstream, client, () => {
+      client.destroy()
+      upstream.destroy()
+    })
+  }
+  const server = serverTls ? tls.createServer(serverTls, onConnection) : net.createServer(onConnection)
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, HOST, () => {
+      resolve({
+        port: server.address().port,
+        close: () =>
+          new Promise((done) => {
+            server.close(() => done())
+            for (const socket of sockets) socket.destroy()
+          }),
+      })
+    })
+  })
+}
+
 /** The PUT requests that carried object data (PutObject and UploadPart). */
 const dataPuts = (requests) => requests.filter((request) => request.method === 'PUT' && request.target.split('?')[0].split('/').length > 2)
 
@@ -122,28 +175,25 @@ function exchange({ port, method = 'PUT', path, headers, body, pieces, timeoutMs
 }
 
 /** Asserts an S3 XML error with the given status and, when given, code. */
-function assertS3Error(res, status, code) {
-  const text = res.body.toString()
-  assert.equal(res.status, status, text)
-  const err = parseS3Error(res.body)
-  assert.ok(err.isError, `not an S3 error: ${text}`)
-  if (code) assert.equal(err.code, code, text)
-  return err
-}
 
 describe('uploads from real clients at their default settings', { timeout: 300_000 }, () => {
   let backend
   let certs
   let proxy
   let relay
+  let tlsRelay
+  let tlsPipes = []
   let work
   let files
   let venvBin
+  let crtVenvBin
   let env
 
   /** The endpoint URL through the recording relay (plain HTTP). */
   const relayUrl = () => `http://${HOST}:${relay.port}`
   const httpsUrl = () => `https://${HOST}:${proxy.httpsPort}`
+  /** The endpoint URL through the TLS recording relay to the HTTPS listener. */
+  const tlsRelayUrl = () => `https://${HOST}:${tlsPipes[0].port}`
 
   /** Asserts that the backend stored exactly the bytes of `file` under `key`. */
   async function assertStored(key, file) {
@@ -152,15 +202,24 @@ describe('uploads from real clients at their default settings', { timeout: 300_0
 
   before(async () => {
     venvBin = ensureVenv(['boto3', 'awscli', 'pyarrow'])
+    crtVenvBin = ensureVenv(['awscli[crt]', 'awscrt'], CRT_VENV)
     ensureApt({ rclone: 'rclone', s3cmd: 's3cmd' })
     backend = await startBackend({ buckets: [BUCKET] })
     certs = await makeCertificates()
+    const serverTls = { cert: await readFile(certs.certPath('server')), key: await readFile(certs.keyPath('server')) }
     proxy = await startProxy({
       httpsPort: 0,
-      tls: { cert: await readFile(certs.certPath('server')), key: await readFile(certs.keyPath('server')) },
+      tls: serverTls,
       cosMap: cosMapFor(backend.port, [BUCKET]),
     })
     relay = await startRecordingRelay(proxy.httpPort)
+    // The recording relay reads plain HTTP only. For https, one pipe ends
+    // the client's TLS with the proxy's certificate, the relay reads the
+    // plain bytes, and a second pipe sends them on over TLS to the proxy.
+    const toHttps = await startPipe({ targetPort: proxy.httpsPort, clientTls: { ca: await readFile(certs.caPath) } })
+    tlsRelay = await startRecordingRelay(toHttps.port)
+    const fromClient = await startPipe({ targetPort: tlsRelay.port, serverTls })
+    tlsPipes = [fromClient, toHttps]
     work = await mkdtemp(join(tmpdir(), 'osp-uploads-'))
     // Three sizes per client: empty, one small PUT, and one large enough
     // for multipart in the clients that split at 8 MiB.
@@ -189,6 +248,8 @@ describe('uploads from real clients at their default settings', { timeout: 300_0
 
   after(async () => {
     await relay?.close()
+    for (const pipe of tlsPipes) await pipe.close()
+    await tlsRelay?.close()
     await proxy?.close()
     await backend?.stop()
     await certs?.remove()
@@ -244,43 +305,54 @@ describe('uploads from real clients at their default settings', { timeout: 300_0
     await assertSameFiles(join(work, 'in'), down)
   })
 
-  /** Checks whether botocore can compute CRC32C and CRC64NVME, which need the awscrt package. */
-  const hasAwsCrt = async () => {
-    try {
-      await runTool(join(venvBin, 'python'), ['-c', 'import awscrt'], { env })
-      return true
-    } catch {
-      return false
+  const awsCrt = (args) => runTool(join(crtVenvBin, 'aws'), args, { env })
+
+  /**
+   * Asserts that `checksumOf(put)` of each PutObject and UploadPart in `puts`
+   * is the `algorithm` checksum of the bytes it uploaded from `source`.
+   */
+  async function assertChecksums(puts, source, algorithm, checksumOf) {
+    for (const put of puts) {
+      const [path, query = ''] = put.target.split('?')
+      const data = await readFile(join(source, path.split('/').at(-1)))
+      const partNumber = Number(new URLSearchParams(query).get('partNumber') ?? 0)
+      const bytes = partNumber > 0 ? data.subarray((partNumber - 1) * AWS_CLI_PART_SIZE, partNumber * AWS_CLI_PART_SIZE) : data
+      assert.equal(checksumOf(put), checksumBase64(algorithm, bytes), `${algorithm} of ${put.target}`)
     }
   }
 
   for (const algorithm of ['CRC32', 'CRC32C', 'SHA1', 'SHA256', 'CRC64NVME']) {
-    test(`aws CLI --checksum-algorithm ${algorithm}`, async (t) => {
-      // 1 KiB and 9 MiB (multipart), over http (checksum header) and https (trailer).
-      if ((algorithm === 'CRC32C' || algorithm === 'CRC64NVME') && !(await hasAwsCrt())) {
-        t.skip(`botocore computes ${algorithm} only with the awscrt package (botocore[crt]), which is not installed because it also replaces botocore's own SigV4 signer in every spec`)
-        return
-      }
+    test(`aws CLI --checksum-algorithm ${algorithm}`, async () => {
+      // 1 KiB and 9 MiB (multipart), over http (checksum header) and https
+      // (trailer). The proxy rejects a wrong checksum header or trailer with
+      // BadDigest (see the hand-built uploads), so each stored object passed
+      // its check.
+      const run = CRT_ALGORITHMS.has(algorithm) ? awsCrt : aws
       const header = `x-amz-checksum-${algorithm.toLowerCase()}`
       const source = join(work, 'mid')
       relay.reset()
-      await aws(['s3', 'cp', source, `s3://${BUCKET}/sum-${algorithm}/plain/`, '--recursive', '--checksum-algorithm', algorithm, '--endpoint-url', relayUrl()])
+      await run(['s3', 'cp', source, `s3://${BUCKET}/sum-${algorithm}/plain/`, '--recursive', '--checksum-algorithm', algorithm, '--endpoint-url', relayUrl()])
       const puts = dataPuts(relay.requests())
       assert.equal(puts.length, 3, 'one PutObject and two UploadPart')
       for (const put of puts) assert.ok(put.headers[header], `${put.target} carries ${header}`)
+      await assertChecksums(puts, source, algorithm, (put) => put.headers[header])
 
-      const { stderr } = await aws([
+      tlsRelay.reset()
+      await run([
         's3', 'cp', source, `s3://${BUCKET}/sum-${algorithm}/tls/`, '--recursive', '--checksum-algorithm', algorithm,
-        '--endpoint-url', httpsUrl(), '--ca-bundle', certs.caPath, '--debug',
+        '--endpoint-url', tlsRelayUrl(), '--ca-bundle', certs.caPath,
       ])
-      const trailers = stderr
-        .split('\n')
-        .filter((line) => line.includes('Sending http request') && line.includes('method=PUT'))
-        .map((line) => line.match(/'X-Amz-Trailer': b'([^']+)'/)?.[1])
-      assert.deepEqual(trailers, [header, header, header])
+      const streamed = dataPuts(tlsRelay.requests())
+      assert.equal(streamed.length, 3, 'one PutObject and two UploadPart')
+      for (const put of streamed) {
+        assert.equal(put.headers['x-amz-content-sha256'], STREAMING_UNSIGNED_TRAILER, put.target)
+        assert.equal(put.headers['x-amz-trailer'], header, put.target)
+        assert.ok(put.trailers[header], `the ${header} trailer of ${put.target} went on the wire`)
+      }
+      await assertChecksums(streamed, source, algorithm, (put) => put.trailers[header])
 
       const down = join(work, `sum-${algorithm}-down`)
-      await aws(['s3', 'cp', `s3://${BUCKET}/sum-${algorithm}/`, down, '--recursive', '--endpoint-url', relayUrl()])
+      await run(['s3', 'cp', `s3://${BUCKET}/sum-${algorithm}/`, down, '--recursive', '--endpoint-url', relayUrl()])
       await assertSameFiles(source, join(down, 'plain'))
       await assertSameFiles(source, join(down, 'tls'))
     })
@@ -480,406 +552,410 @@ describe('uploads from real clients at their default settings', { timeout: 300_0
 })
 
 // Every invalid upload below must get its S3 error, and HEAD of its key must
-// then return 404: the backend stored nothing.
-describe('hand-built uploads', { timeout: 120_000 }, () => {
-  let backend
-  let proxy
-  let client
-  let host
+// then return 404: the backend stored nothing. The cases run once for each
+// way a streaming upload is forwarded: decoded, and framed again in the
+// client's mode.
+for (const streamingUploads of ['decode', 'passthrough']) {
+  describe(`hand-built uploads, streamingUploads: ${streamingUploads}`, { timeout: 120_000 }, () => {
+    let backend
+    let proxy
+    let client
+    let host
 
-  before(async () => {
-    backend = await startBackend({ buckets: [BUCKET] })
-    proxy = await startProxy({ cosMap: cosMapFor(backend.port, [BUCKET]) })
-    client = makeClient(proxy.httpPort)
-    host = `${HOST}:${proxy.httpPort}`
-  })
+    before(async () => {
+      backend = await startBackend({ buckets: [BUCKET] })
+      proxy = await startProxy({ cosMap: { [BUCKET]: bucketConfig(backend.port, { streamingUploads }) } })
+      client = makeClient(proxy.httpPort)
+      host = `${HOST}:${proxy.httpPort}`
+    })
 
-  after(async () => {
-    client?.destroy()
-    await proxy?.close()
-    await backend?.stop()
-  })
+    after(async () => {
+      client?.destroy()
+      await proxy?.close()
+      await backend?.stop()
+    })
 
-  /** Returns random bytes for three 64 KiB chunks and a shorter fourth one. */
-  const payload = () => randomBytes(3 * 64 * KiB + 1000)
+    /** Returns random bytes for three 64 KiB chunks and a shorter fourth one. */
+    const payload = () => randomBytes(3 * 64 * KiB + 1000)
 
-  async function getBytes(key) {
-    const out = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))
-    return readAll(out.Body)
-  }
+    async function getBytes(key) {
+      const out = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))
+      return readAll(out.Body)
+    }
 
-  async function assertNotStored(key) {
-    const err = await errorOf(() => client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key })))
-    assert.equal(statusOf(err), 404, `HEAD ${key}: ${statusOf(err)} ${err.name}`)
-    assert.equal(backend.hasObject(BUCKET, key), false)
-  }
+    async function assertNotStored(key) {
+      const err = await errorOf(() => client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key })))
+      assert.equal(statusOf(err), 404, `HEAD ${key}: ${statusOf(err)} ${err.name}`)
+      assert.equal(backend.hasObject(BUCKET, key), false)
+    }
 
-  const send = (request, extra = {}) => exchange({ port: proxy.httpPort, path: request.path, headers: request.headers, body: request.body, ...extra })
+    const send = (request, extra = {}) => exchange({ port: proxy.httpPort, path: request.path, headers: request.headers, body: request.body, ...extra })
 
-  // Valid uploads in each aws-chunked mode with each trailer checksum.
-  const validCases = [
-    [STREAMING_SIGNED, undefined],
-    ...['CRC32', 'CRC32C', 'CRC64NVME', 'SHA1', 'SHA256'].flatMap((algorithm) => [
-      [STREAMING_SIGNED_TRAILER, algorithm],
-      [STREAMING_UNSIGNED_TRAILER, algorithm],
-    ]),
-  ]
-  for (const [mode, algorithm] of validCases) {
-    test(`valid ${mode}${algorithm ? `, ${algorithm}` : ''}`, async () => {
+    // Valid uploads in each aws-chunked mode with each trailer checksum.
+    const validCases = [
+      [STREAMING_SIGNED, undefined],
+      ...['CRC32', 'CRC32C', 'CRC64NVME', 'SHA1', 'SHA256'].flatMap((algorithm) => [
+        [STREAMING_SIGNED_TRAILER, algorithm],
+        [STREAMING_UNSIGNED_TRAILER, algorithm],
+      ]),
+    ]
+    for (const [mode, algorithm] of validCases) {
+      test(`valid ${mode}${algorithm ? `, ${algorithm}` : ''}`, async () => {
+        const data = payload()
+        const key = `valid/${mode}-${algorithm ?? 'none'}.bin`
+        const res = await send(chunkedUpload({ host, path: `/${BUCKET}/${key}`, data, mode, algorithm }))
+        assert.equal(res.status, 200, res.body.toString())
+        assert.equal(sha256(await getBytes(key)), sha256(data))
+      })
+    }
+
+    test('flipped byte in chunk 2', async () => {
+      const key = 'bad/flipped-chunk.bin'
+      const request = chunkedUpload({
+        host,
+        path: `/${BUCKET}/${key}`,
+        data: payload(),
+        mode: STREAMING_SIGNED,
+        tamper: (chunks) => {
+          chunks[1][100] ^= 0x01
+          return chunks
+        },
+      })
+      assertS3Error(await send(request), 403, 'SignatureDoesNotMatch')
+      await assertNotStored(key)
+    })
+
+    test('wrong CRC32 trailer', async () => {
+      const key = 'bad/wrong-crc32.bin'
+      const request = chunkedUpload({
+        host,
+        path: `/${BUCKET}/${key}`,
+        data: payload(),
+        mode: STREAMING_UNSIGNED_TRAILER,
+        algorithm: 'CRC32',
+        trailerValue: checksumBase64('CRC32', Buffer.from('other bytes')),
+      })
+      assertS3Error(await send(request), 400, 'BadDigest')
+      await assertNotStored(key)
+    })
+
+    test('wrong SHA256 in a signed trailer', async () => {
+      // The trailer signature is correct: only the checksum is wrong.
+      const key = 'bad/wrong-sha256.bin'
+      const request = chunkedUpload({
+        host,
+        path: `/${BUCKET}/${key}`,
+        data: payload(),
+        mode: STREAMING_SIGNED_TRAILER,
+        algorithm: 'SHA256',
+        trailerValue: checksumBase64('SHA256', Buffer.from('other bytes')),
+      })
+      assertS3Error(await send(request), 400, 'BadDigest')
+      await assertNotStored(key)
+    })
+
+    test('declared trailer never sent', async () => {
+      const key = 'bad/missing-trailer.bin'
+      const request = chunkedUpload({ host, path: `/${BUCKET}/${key}`, data: payload(), mode: STREAMING_UNSIGNED_TRAILER, omitTrailer: true })
+      assertS3Error(await send(request), 400)
+      await assertNotStored(key)
+    })
+
+    test('decoded body too short', async () => {
+      const key = 'bad/decoded-short.bin'
       const data = payload()
-      const key = `valid/${mode}-${algorithm ?? 'none'}.bin`
-      const res = await send(chunkedUpload({ host, path: `/${BUCKET}/${key}`, data, mode, algorithm }))
-      assert.equal(res.status, 200, res.body.toString())
-      assert.equal(sha256(await getBytes(key)), sha256(data))
+      const request = chunkedUpload({ host, path: `/${BUCKET}/${key}`, data, mode: STREAMING_SIGNED, decodedLength: data.length + 1 })
+      assertS3Error(await send(request), 400, 'IncompleteBody')
+      await assertNotStored(key)
     })
-  }
 
-  test('flipped byte in chunk 2', async () => {
-    const key = 'bad/flipped-chunk.bin'
-    const request = chunkedUpload({
-      host,
-      path: `/${BUCKET}/${key}`,
-      data: payload(),
-      mode: STREAMING_SIGNED,
-      tamper: (chunks) => {
-        chunks[1][100] ^= 0x01
-        return chunks
-      },
+    test('decoded body too long', async () => {
+      const key = 'bad/decoded-long.bin'
+      const data = payload()
+      const request = chunkedUpload({ host, path: `/${BUCKET}/${key}`, data, mode: STREAMING_UNSIGNED_TRAILER, decodedLength: data.length - 1 })
+      assertS3Error(await send(request), 400, 'IncompleteBody')
+      await assertNotStored(key)
     })
-    assertS3Error(await send(request), 403, 'SignatureDoesNotMatch')
-    await assertNotStored(key)
-  })
 
-  test('wrong CRC32 trailer', async () => {
-    const key = 'bad/wrong-crc32.bin'
-    const request = chunkedUpload({
-      host,
-      path: `/${BUCKET}/${key}`,
-      data: payload(),
-      mode: STREAMING_UNSIGNED_TRAILER,
-      algorithm: 'CRC32',
-      trailerValue: checksumBase64('CRC32', Buffer.from('other bytes')),
-    })
-    assertS3Error(await send(request), 400, 'BadDigest')
-    await assertNotStored(key)
-  })
-
-  test('wrong SHA256 in a signed trailer', async () => {
-    // The trailer signature is correct: only the checksum is wrong.
-    const key = 'bad/wrong-sha256.bin'
-    const request = chunkedUpload({
-      host,
-      path: `/${BUCKET}/${key}`,
-      data: payload(),
-      mode: STREAMING_SIGNED_TRAILER,
-      algorithm: 'SHA256',
-      trailerValue: checksumBase64('SHA256', Buffer.from('other bytes')),
-    })
-    assertS3Error(await send(request), 400, 'BadDigest')
-    await assertNotStored(key)
-  })
-
-  test('declared trailer never sent', async () => {
-    const key = 'bad/missing-trailer.bin'
-    const request = chunkedUpload({ host, path: `/${BUCKET}/${key}`, data: payload(), mode: STREAMING_UNSIGNED_TRAILER, omitTrailer: true })
-    assertS3Error(await send(request), 400)
-    await assertNotStored(key)
-  })
-
-  test('decoded body too short', async () => {
-    const key = 'bad/decoded-short.bin'
-    const data = payload()
-    const request = chunkedUpload({ host, path: `/${BUCKET}/${key}`, data, mode: STREAMING_SIGNED, decodedLength: data.length + 1 })
-    assertS3Error(await send(request), 400, 'IncompleteBody')
-    await assertNotStored(key)
-  })
-
-  test('decoded body too long', async () => {
-    const key = 'bad/decoded-long.bin'
-    const data = payload()
-    const request = chunkedUpload({ host, path: `/${BUCKET}/${key}`, data, mode: STREAMING_UNSIGNED_TRAILER, decodedLength: data.length - 1 })
-    assertS3Error(await send(request), 400, 'IncompleteBody')
-    await assertNotStored(key)
-  })
-
-  test('hex payload hash mismatch', async () => {
-    const key = 'bad/hash-mismatch.bin'
-    const data = payload()
-    const signed = signRequest({
-      method: 'PUT',
-      host,
-      path: `/${BUCKET}/${key}`,
-      payloadHash: sha256(Buffer.from('other bytes')),
-      headers: { 'content-length': String(data.length) },
-    })
-    assertS3Error(await exchange({ port: proxy.httpPort, path: signed.path, headers: signed.headers, body: data }), 400, 'XAmzContentSHA256Mismatch')
-    await assertNotStored(key)
-  })
-
-  test('8 MiB, last data chunk forged', async () => {
-    // The backend has received all but the held-back piece when the forgery
-    // shows. The object already stored under the key must survive.
-    const key = 'bad/forged-last-chunk.bin'
-    const old = randomBytes(1000)
-    await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: old }))
-    const request = chunkedUpload({
-      host,
-      path: `/${BUCKET}/${key}`,
-      data: randomBytes(8 * MiB),
-      mode: STREAMING_SIGNED,
-      tamper: (chunks) => {
-        chunks.at(-2)[0] ^= 0x80
-        return chunks
-      },
-    })
-    assertS3Error(await send(request), 403, 'SignatureDoesNotMatch')
-    assert.equal(sha256(await getBytes(key)), sha256(old))
-  })
-
-  test('8 MiB, wrong CRC32C trailer', async () => {
-    const key = 'bad/large-wrong-crc32c.bin'
-    const request = chunkedUpload({
-      host,
-      path: `/${BUCKET}/${key}`,
-      data: randomBytes(8 * MiB),
-      mode: STREAMING_UNSIGNED_TRAILER,
-      algorithm: 'CRC32C',
-      trailerValue: checksumBase64('CRC32C', Buffer.from('other bytes')),
-    })
-    assertS3Error(await send(request), 400, 'BadDigest')
-    await assertNotStored(key)
-  })
-
-  test('8 MiB, hex payload hash mismatch', async () => {
-    const key = 'bad/large-hash-mismatch.bin'
-    const data = randomBytes(8 * MiB)
-    const signed = signRequest({
-      method: 'PUT',
-      host,
-      path: `/${BUCKET}/${key}`,
-      payloadHash: sha256(data.subarray(1)),
-      headers: { 'content-length': String(data.length) },
-    })
-    assertS3Error(await exchange({ port: proxy.httpPort, path: signed.path, headers: signed.headers, body: data }), 400, 'XAmzContentSHA256Mismatch')
-    await assertNotStored(key)
-  })
-
-  for (const [algorithm, payloadHash] of [
-    ['CRC32', (data) => sha256(data)],
-    ['CRC32C', () => 'UNSIGNED-PAYLOAD'],
-    ['CRC64NVME', () => 'UNSIGNED-PAYLOAD'],
-    ['SHA1', (data) => sha256(data)],
-    ['SHA256', () => 'UNSIGNED-PAYLOAD'],
-  ]) {
-    test(`wrong x-amz-checksum-${algorithm.toLowerCase()} header`, async () => {
-      const key = `bad/checksum-header-${algorithm}.bin`
+    test('hex payload hash mismatch', async () => {
+      const key = 'bad/hash-mismatch.bin'
       const data = payload()
       const signed = signRequest({
         method: 'PUT',
         host,
         path: `/${BUCKET}/${key}`,
-        payloadHash: payloadHash(data),
-        headers: {
-          'content-length': String(data.length),
-          [`x-amz-checksum-${algorithm.toLowerCase()}`]: checksumBase64(algorithm, data.subarray(1)),
+        payloadHash: sha256(Buffer.from('other bytes')),
+        headers: { 'content-length': String(data.length) },
+      })
+      assertS3Error(await exchange({ port: proxy.httpPort, path: signed.path, headers: signed.headers, body: data }), 400, 'XAmzContentSHA256Mismatch')
+      await assertNotStored(key)
+    })
+
+    test('8 MiB, last data chunk forged', async () => {
+      // The backend has received all but the held-back piece when the forgery
+      // shows. The object already stored under the key must survive.
+      const key = 'bad/forged-last-chunk.bin'
+      const old = randomBytes(1000)
+      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: old }))
+      const request = chunkedUpload({
+        host,
+        path: `/${BUCKET}/${key}`,
+        data: randomBytes(8 * MiB),
+        mode: STREAMING_SIGNED,
+        tamper: (chunks) => {
+          chunks.at(-2)[0] ^= 0x80
+          return chunks
         },
       })
-      assertS3Error(await exchange({ port: proxy.httpPort, path: signed.path, headers: signed.headers, body: data }), 400, 'BadDigest')
+      assertS3Error(await send(request), 403, 'SignatureDoesNotMatch')
+      assert.equal(sha256(await getBytes(key)), sha256(old))
+    })
+
+    test('8 MiB, wrong CRC32C trailer', async () => {
+      const key = 'bad/large-wrong-crc32c.bin'
+      const request = chunkedUpload({
+        host,
+        path: `/${BUCKET}/${key}`,
+        data: randomBytes(8 * MiB),
+        mode: STREAMING_UNSIGNED_TRAILER,
+        algorithm: 'CRC32C',
+        trailerValue: checksumBase64('CRC32C', Buffer.from('other bytes')),
+      })
+      assertS3Error(await send(request), 400, 'BadDigest')
       await assertNotStored(key)
     })
-  }
 
-  for (const [label, build] of [
-    ['hex payload hash', (key, data) => ({ ...signRequest({ method: 'PUT', host, path: `/${BUCKET}/${key}`, body: data, headers: { 'content-length': String(data.length) } }), body: data })],
-    ['UNSIGNED-PAYLOAD', (key, data) => ({ ...signRequest({ method: 'PUT', host, path: `/${BUCKET}/${key}`, payloadHash: 'UNSIGNED-PAYLOAD', headers: { 'content-length': String(data.length) } }), body: data })],
-    ['aws-chunked', (key, data) => chunkedUpload({ host, path: `/${BUCKET}/${key}`, data, mode: STREAMING_UNSIGNED_TRAILER })],
-  ]) {
-    test(`client disconnects mid-body, ${label}`, async () => {
-      const key = `cut/${label.replace(/\W+/g, '-')}.bin`
-      const request = build(key, randomBytes(2 * MiB))
-      await new Promise((resolve) => {
-        const socket = net.connect({ host: HOST, port: proxy.httpPort }, () => {
-          const head = [`PUT ${request.path} HTTP/1.1`, ...Object.entries(request.headers).map(([name, value]) => `${name}: ${value}`), '', ''].join('\r\n')
-          socket.write(head)
-          socket.write(request.body.subarray(0, request.body.length - 1000), () => {
-            socket.destroy()
-            resolve()
-          })
-        })
-        socket.on('error', resolve)
+    test('8 MiB, hex payload hash mismatch', async () => {
+      const key = 'bad/large-hash-mismatch.bin'
+      const data = randomBytes(8 * MiB)
+      const signed = signRequest({
+        method: 'PUT',
+        host,
+        path: `/${BUCKET}/${key}`,
+        payloadHash: sha256(data.subarray(1)),
+        headers: { 'content-length': String(data.length) },
       })
-      // The proxy notices the closed connection and aborts the backend request.
-      await sleep(300)
+      assertS3Error(await exchange({ port: proxy.httpPort, path: signed.path, headers: signed.headers, body: data }), 400, 'XAmzContentSHA256Mismatch')
       await assertNotStored(key)
     })
-  }
 
-  test('aws-chunked in small TCP segments', async () => {
-    // Segments of 1 to 700 bytes split chunk headers, chunk signatures and
-    // the trailer between reads at the proxy.
-    const key = 'framing/small-segments.bin'
-    const data = randomBytes(40 * KiB)
-    const request = chunkedUpload({ host, path: `/${BUCKET}/${key}`, data, mode: STREAMING_SIGNED_TRAILER, algorithm: 'CRC64NVME', chunkSize: 8 * KiB })
-    const head = [`PUT ${request.path} HTTP/1.1`, ...Object.entries(request.headers).map(([name, value]) => `${name}: ${value}`), 'connection: close', '', ''].join('\r\n')
-    const response = await new Promise((resolve, reject) => {
-      const chunks = []
-      const socket = net.connect({ host: HOST, port: proxy.httpPort }, async () => {
-        socket.setNoDelay(true)
-        socket.write(head)
-        for (let offset = 0, step = 1; offset < request.body.length; offset += step, step = (step * 7 + 13) % 700 + 1) {
-          socket.write(request.body.subarray(offset, offset + step))
-          await sleep(0)
-        }
-      })
-      socket.on('data', (chunk) => chunks.push(chunk))
-      socket.on('error', reject)
-      socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')))
-    })
-    assert.match(response, /^HTTP\/1\.1 200 /, response)
-    assert.equal(sha256(await getBytes(key)), sha256(data))
-  })
-
-  test('Expect: 100-continue, aws-chunked', async () => {
-    const key = 'expect/streamed.bin'
-    const data = payload()
-    const request = chunkedUpload({
-      host,
-      path: `/${BUCKET}/${key}`,
-      data,
-      mode: STREAMING_UNSIGNED_TRAILER,
-      algorithm: 'CRC64NVME',
-      extraHeaders: { expect: '100-continue' },
-    })
-    const events = []
-    const res = await new Promise((resolve, reject) => {
-      const req = http.request({ host: HOST, port: proxy.httpPort, method: 'PUT', path: request.path, headers: request.headers, agent: false })
-      req.on('continue', () => {
-        events.push('continue')
-        req.end(request.body)
-      })
-      req.on('response', async (response) => {
-        events.push('response')
-        resolve({ status: response.statusCode, body: await readAll(response) })
-      })
-      req.on('error', reject)
-      req.flushHeaders()
-    })
-    assert.deepEqual(events, ['continue', 'response'])
-    assert.equal(res.status, 200, res.body.toString())
-    assert.equal(sha256(await getBytes(key)), sha256(data))
-  })
-
-  test('aws-chunked in HTTP chunked framing', async () => {
-    // No Content-Length: the proxy sends the decoded length to the backend.
-    const key = 'framing/aws-chunked-te.bin'
-    const data = payload()
-    const request = chunkedUpload({ host, path: `/${BUCKET}/${key}`, data, mode: STREAMING_SIGNED_TRAILER, contentLength: false })
-    const pieces = [request.body.subarray(0, 5000), request.body.subarray(5000, 100_000), request.body.subarray(100_000)]
-    const res = await exchange({ port: proxy.httpPort, path: request.path, headers: request.headers, pieces })
-    assert.equal(res.status, 200, res.body.toString())
-    assert.equal(sha256(await getBytes(key)), sha256(data))
-  })
-
-  for (const [label, hashOf] of [
-    ['a hex payload hash', (data) => sha256(data)],
-    ['UNSIGNED-PAYLOAD', () => 'UNSIGNED-PAYLOAD'],
-  ]) {
-    test(`HTTP chunked framing, ${label}`, async () => {
-      // Without a length the proxy forwards the body in chunked framing, as
-      // it came. s3s-fs requires a Content-Length on PutObject and returns
-      // 411 MissingContentLength, which must reach the client unchanged.
-      const key = `framing/te-${label.replace(/\W+/g, '-')}.bin`
-      const data = payload()
-      const signed = signRequest({ method: 'PUT', host, path: `/${BUCKET}/${key}`, payloadHash: hashOf(data) })
-      const pieces = [data.subarray(0, 1), data.subarray(1, 70_000), data.subarray(70_000)]
-      const res = await exchange({ port: proxy.httpPort, path: signed.path, headers: signed.headers, pieces })
-      assertS3Error(res, 411, 'MissingContentLength')
-      await assertNotStored(key)
-    })
-  }
-
-  test('zero-byte bodies', async () => {
-    // With Content-Length: 0, with no length at all, in chunked framing, and aws-chunked.
-    const empty = Buffer.alloc(0)
-    const path = (name) => `/${BUCKET}/zero/${name}`
-
-    let signed = signRequest({ method: 'PUT', host, path: path('content-length'), body: empty, headers: { 'content-length': '0' } })
-    let res = await exchange({ port: proxy.httpPort, path: signed.path, headers: signed.headers, body: empty })
-    assert.equal(res.status, 200, res.body.toString())
-
-    // Neither Content-Length nor Transfer-Encoding: an HTTP/1.1 request
-    // without a body. Node would add chunked framing, so the bytes are raw.
-    signed = signRequest({ method: 'PUT', host, path: path('no-length'), body: empty })
-    const head = [`PUT ${signed.path} HTTP/1.1`, ...Object.entries(signed.headers).map(([name, value]) => `${name}: ${value}`), 'connection: close', '', ''].join('\r\n')
-    const raw = await rawResponse(proxy.httpPort, head)
-    assert.match(raw, /^HTTP\/1\.1 200 /, raw)
-
-    signed = signRequest({ method: 'PUT', host, path: path('chunked-framing'), body: empty })
-    res = await exchange({ port: proxy.httpPort, path: signed.path, headers: signed.headers, pieces: [] })
-    assert.equal(res.status, 200, res.body.toString())
-
-    res = await send(chunkedUpload({ host, path: path('aws-chunked'), data: empty, mode: STREAMING_SIGNED_TRAILER, algorithm: 'CRC32C' }))
-    assert.equal(res.status, 200, res.body.toString())
-
-    for (const name of ['content-length', 'no-length', 'chunked-framing', 'aws-chunked']) {
-      const out = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `zero/${name}` }))
-      assert.equal(out.ContentLength, 0, name)
-    }
-  })
-
-  for (const [label, build] of [
-    [
-      'Content-Length',
-      () => signRequest({ method: 'PUT', host, path: `/${BUCKET}/huge/plain.bin`, payloadHash: 'UNSIGNED-PAYLOAD', headers: { 'content-length': String(6 * 1024 * MiB) } }),
-    ],
-    [
-      'x-amz-decoded-content-length',
-      () =>
-        signRequest({
+    for (const [algorithm, payloadHash] of [
+      ['CRC32', (data) => sha256(data)],
+      ['CRC32C', () => 'UNSIGNED-PAYLOAD'],
+      ['CRC64NVME', () => 'UNSIGNED-PAYLOAD'],
+      ['SHA1', (data) => sha256(data)],
+      ['SHA256', () => 'UNSIGNED-PAYLOAD'],
+    ]) {
+      test(`wrong x-amz-checksum-${algorithm.toLowerCase()} header`, async () => {
+        const key = `bad/checksum-header-${algorithm}.bin`
+        const data = payload()
+        const signed = signRequest({
           method: 'PUT',
           host,
-          path: `/${BUCKET}/huge/chunked.bin`,
-          payloadHash: STREAMING_UNSIGNED_TRAILER,
+          path: `/${BUCKET}/${key}`,
+          payloadHash: payloadHash(data),
           headers: {
-            'content-encoding': 'aws-chunked',
-            'content-length': String(6 * 1024 * MiB + 100),
-            'x-amz-decoded-content-length': String(6 * 1024 * MiB),
-            'x-amz-trailer': 'x-amz-checksum-crc32',
+            'content-length': String(data.length),
+            [`x-amz-checksum-${algorithm.toLowerCase()}`]: checksumBase64(algorithm, data.subarray(1)),
           },
-        }),
-    ],
-  ]) {
-    for (const expect of [false, true]) {
-      test(`over 5 GiB in ${label}${expect ? ', Expect: 100-continue' : ''}`, async () => {
-        // Only the headers are sent: the 400 EntityTooLarge must come without
-        // the body, and in place of 100 Continue when the client waits for it.
-        const signed = build()
-        let continued = false
-        const res = await new Promise((resolve, reject) => {
-          const headers = expect ? { ...signed.headers, expect: '100-continue' } : signed.headers
-          const req = http.request({ host: HOST, port: proxy.httpPort, method: 'PUT', path: signed.path, headers, agent: false })
-          req.on('continue', () => {
-            continued = true
-          })
-          const timer = setTimeout(() => req.destroy(new Error('no response within 5 s while the body was held back')), 5000)
-          req.on('response', async (response) => {
-            const body = await readAll(response)
-            clearTimeout(timer)
-            req.destroy()
-            resolve({ status: response.statusCode, body })
-          })
-          req.on('error', (err) => {
-            clearTimeout(timer)
-            reject(err)
-          })
-          req.flushHeaders()
         })
-        assertS3Error(res, 400, 'EntityTooLarge')
-        assert.equal(continued, false, '100 Continue was sent for a request that fails')
+        assertS3Error(await exchange({ port: proxy.httpPort, path: signed.path, headers: signed.headers, body: data }), 400, 'BadDigest')
+        await assertNotStored(key)
       })
     }
-  }
-})
+
+    for (const [label, build] of [
+      ['hex payload hash', (key, data) => ({ ...signRequest({ method: 'PUT', host, path: `/${BUCKET}/${key}`, body: data, headers: { 'content-length': String(data.length) } }), body: data })],
+      ['UNSIGNED-PAYLOAD', (key, data) => ({ ...signRequest({ method: 'PUT', host, path: `/${BUCKET}/${key}`, payloadHash: 'UNSIGNED-PAYLOAD', headers: { 'content-length': String(data.length) } }), body: data })],
+      ['aws-chunked', (key, data) => chunkedUpload({ host, path: `/${BUCKET}/${key}`, data, mode: STREAMING_UNSIGNED_TRAILER })],
+    ]) {
+      test(`client disconnects mid-body, ${label}`, async () => {
+        const key = `cut/${label.replace(/\W+/g, '-')}.bin`
+        const request = build(key, randomBytes(2 * MiB))
+        await new Promise((resolve) => {
+          const socket = net.connect({ host: HOST, port: proxy.httpPort }, () => {
+            const head = [`PUT ${request.path} HTTP/1.1`, ...Object.entries(request.headers).map(([name, value]) => `${name}: ${value}`), '', ''].join('\r\n')
+            socket.write(head)
+            socket.write(request.body.subarray(0, request.body.length - 1000), () => {
+              socket.destroy()
+              resolve()
+            })
+          })
+          socket.on('error', resolve)
+        })
+        // The proxy notices the closed connection and aborts the backend request.
+        await sleep(300)
+        await assertNotStored(key)
+      })
+    }
+
+    test('aws-chunked in small TCP segments', async () => {
+      // Segments of 1 to 700 bytes split chunk headers, chunk signatures and
+      // the trailer between reads at the proxy.
+      const key = 'framing/small-segments.bin'
+      const data = randomBytes(40 * KiB)
+      const request = chunkedUpload({ host, path: `/${BUCKET}/${key}`, data, mode: STREAMING_SIGNED_TRAILER, algorithm: 'CRC64NVME', chunkSize: 8 * KiB })
+      const head = [`PUT ${request.path} HTTP/1.1`, ...Object.entries(request.headers).map(([name, value]) => `${name}: ${value}`), 'connection: close', '', ''].join('\r\n')
+      const response = await new Promise((resolve, reject) => {
+        const chunks = []
+        const socket = net.connect({ host: HOST, port: proxy.httpPort }, async () => {
+          socket.setNoDelay(true)
+          socket.write(head)
+          for (let offset = 0, step = 1; offset < request.body.length; offset += step, step = (step * 7 + 13) % 700 + 1) {
+            socket.write(request.body.subarray(offset, offset + step))
+            await sleep(0)
+          }
+        })
+        socket.on('data', (chunk) => chunks.push(chunk))
+        socket.on('error', reject)
+        socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')))
+      })
+      assert.match(response, /^HTTP\/1\.1 200 /, response)
+      assert.equal(sha256(await getBytes(key)), sha256(data))
+    })
+
+    test('Expect: 100-continue, aws-chunked', async () => {
+      const key = 'expect/streamed.bin'
+      const data = payload()
+      const request = chunkedUpload({
+        host,
+        path: `/${BUCKET}/${key}`,
+        data,
+        mode: STREAMING_UNSIGNED_TRAILER,
+        algorithm: 'CRC64NVME',
+        extraHeaders: { expect: '100-continue' },
+      })
+      const events = []
+      const res = await new Promise((resolve, reject) => {
+        const req = http.request({ host: HOST, port: proxy.httpPort, method: 'PUT', path: request.path, headers: request.headers, agent: false })
+        req.on('continue', () => {
+          events.push('continue')
+          req.end(request.body)
+        })
+        req.on('response', async (response) => {
+          events.push('response')
+          resolve({ status: response.statusCode, body: await readAll(response) })
+        })
+        req.on('error', reject)
+        req.flushHeaders()
+      })
+      assert.deepEqual(events, ['continue', 'response'])
+      assert.equal(res.status, 200, res.body.toString())
+      assert.equal(sha256(await getBytes(key)), sha256(data))
+    })
+
+    test('aws-chunked in HTTP chunked framing', async () => {
+      // No Content-Length: the proxy sends the decoded length to the backend.
+      const key = 'framing/aws-chunked-te.bin'
+      const data = payload()
+      const request = chunkedUpload({ host, path: `/${BUCKET}/${key}`, data, mode: STREAMING_SIGNED_TRAILER, contentLength: false })
+      const pieces = [request.body.subarray(0, 5000), request.body.subarray(5000, 100_000), request.body.subarray(100_000)]
+      const res = await exchange({ port: proxy.httpPort, path: request.path, headers: request.headers, pieces })
+      assert.equal(res.status, 200, res.body.toString())
+      assert.equal(sha256(await getBytes(key)), sha256(data))
+    })
+
+    for (const [label, hashOf] of [
+      ['a hex payload hash', (data) => sha256(data)],
+      ['UNSIGNED-PAYLOAD', () => 'UNSIGNED-PAYLOAD'],
+    ]) {
+      test(`HTTP chunked framing, ${label}`, async () => {
+        // Without a length the proxy forwards the body in chunked framing, as
+        // it came. s3s-fs requires a Content-Length on PutObject and returns
+        // 411 MissingContentLength, which must reach the client unchanged.
+        const key = `framing/te-${label.replace(/\W+/g, '-')}.bin`
+        const data = payload()
+        const signed = signRequest({ method: 'PUT', host, path: `/${BUCKET}/${key}`, payloadHash: hashOf(data) })
+        const pieces = [data.subarray(0, 1), data.subarray(1, 70_000), data.subarray(70_000)]
+        const res = await exchange({ port: proxy.httpPort, path: signed.path, headers: signed.headers, pieces })
+        assertS3Error(res, 411, 'MissingContentLength')
+        await assertNotStored(key)
+      })
+    }
+
+    test('zero-byte bodies', async () => {
+      // With Content-Length: 0, with no length at all, in chunked framing, and aws-chunked.
+      const empty = Buffer.alloc(0)
+      const path = (name) => `/${BUCKET}/zero/${name}`
+
+      let signed = signRequest({ method: 'PUT', host, path: path('content-length'), body: empty, headers: { 'content-length': '0' } })
+      let res = await exchange({ port: proxy.httpPort, path: signed.path, headers: signed.headers, body: empty })
+      assert.equal(res.status, 200, res.body.toString())
+
+      // Neither Content-Length nor Transfer-Encoding: an HTTP/1.1 request
+      // without a body. Node would add chunked framing, so the bytes are raw.
+      signed = signRequest({ method: 'PUT', host, path: path('no-length'), body: empty })
+      const head = [`PUT ${signed.path} HTTP/1.1`, ...Object.entries(signed.headers).map(([name, value]) => `${name}: ${value}`), 'connection: close', '', ''].join('\r\n')
+      const raw = await rawResponse(proxy.httpPort, head)
+      assert.match(raw, /^HTTP\/1\.1 200 /, raw)
+
+      signed = signRequest({ method: 'PUT', host, path: path('chunked-framing'), body: empty })
+      res = await exchange({ port: proxy.httpPort, path: signed.path, headers: signed.headers, pieces: [] })
+      assert.equal(res.status, 200, res.body.toString())
+
+      res = await send(chunkedUpload({ host, path: path('aws-chunked'), data: empty, mode: STREAMING_SIGNED_TRAILER, algorithm: 'CRC32C' }))
+      assert.equal(res.status, 200, res.body.toString())
+
+      for (const name of ['content-length', 'no-length', 'chunked-framing', 'aws-chunked']) {
+        const out = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `zero/${name}` }))
+        assert.equal(out.ContentLength, 0, name)
+      }
+    })
+
+    for (const [label, build] of [
+      [
+        'Content-Length',
+        () => signRequest({ method: 'PUT', host, path: `/${BUCKET}/huge/plain.bin`, payloadHash: 'UNSIGNED-PAYLOAD', headers: { 'content-length': String(6 * 1024 * MiB) } }),
+      ],
+      [
+        'x-amz-decoded-content-length',
+        () =>
+          signRequest({
+            method: 'PUT',
+            host,
+            path: `/${BUCKET}/huge/chunked.bin`,
+            payloadHash: STREAMING_UNSIGNED_TRAILER,
+            headers: {
+              'content-encoding': 'aws-chunked',
+              'content-length': String(6 * 1024 * MiB + 100),
+              'x-amz-decoded-content-length': String(6 * 1024 * MiB),
+              'x-amz-trailer': 'x-amz-checksum-crc32',
+            },
+          }),
+      ],
+    ]) {
+      for (const expect of [false, true]) {
+        test(`over 5 GiB in ${label}${expect ? ', Expect: 100-continue' : ''}`, async () => {
+          // Only the headers are sent: the 400 EntityTooLarge must come without
+          // the body, and in place of 100 Continue when the client waits for it.
+          const signed = build()
+          let continued = false
+          const res = await new Promise((resolve, reject) => {
+            const headers = expect ? { ...signed.headers, expect: '100-continue' } : signed.headers
+            const req = http.request({ host: HOST, port: proxy.httpPort, method: 'PUT', path: signed.path, headers, agent: false })
+            req.on('continue', () => {
+              continued = true
+            })
+            const timer = setTimeout(() => req.destroy(new Error('no response within 5 s while the body was held back')), 5000)
+            req.on('response', async (response) => {
+              const body = await readAll(response)
+              clearTimeout(timer)
+              req.destroy()
+              resolve({ status: response.statusCode, body })
+            })
+            req.on('error', (err) => {
+              clearTimeout(timer)
+              reject(err)
+            })
+            req.flushHeaders()
+          })
+          assertS3Error(res, 400, 'EntityTooLarge')
+          assert.equal(continued, false, '100 Continue was sent for a request that fails')
+        })
+      }
+    }
+  })
+}
 
 /** Writes `request` to a new connection and resolves with everything read until the server closes it. */
 function rawResponse(port, request, timeoutMs = 5000) {

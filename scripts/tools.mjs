@@ -21,17 +21,23 @@ function run(command, args, options = {}) {
   execFileSync(command, args, { stdio: ['ignore', 'inherit', 'inherit'], ...options })
 }
 
-/** Creates .tools/venv and installs the given PyPI packages into it when any is missing. */
-export function ensureVenv(packages) {
+/**
+ * Creates the virtualenv `dir` (.tools/venv unless given) and, when any of
+ * the given PyPI packages is missing, installs all of them in one pip run.
+ * Returns its bin folder. The check reads only the name before any extra,
+ * but pip resolves the whole list: `['awscli[crt]', 'awscrt']` also repairs
+ * a missing awscrt with the version that awscli pins.
+ */
+export function ensureVenv(packages, dir = venvDir) {
   mkdirSync(toolsDir, { recursive: true })
-  const python = join(venvDir, 'bin', 'python')
-  if (!existsSync(python)) run('python3', ['-m', 'venv', venvDir])
+  const python = join(dir, 'bin', 'python')
+  if (!existsSync(python)) run('python3', ['-m', 'venv', dir])
   const missing = packages.filter((spec) => {
     const name = spec.split(/[=<>\[]/)[0]
     return spawnSync(python, ['-m', 'pip', 'show', '-q', name], { stdio: 'ignore' }).status !== 0
   })
-  if (missing.length > 0) run(python, ['-m', 'pip', 'install', '-q', ...missing])
-  return join(venvDir, 'bin')
+  if (missing.length > 0) run(python, ['-m', 'pip', 'install', '-q', ...packages])
+  return join(dir, 'bin')
 }
 
 /**
