@@ -1,13 +1,18 @@
-// The two backends of the benchmark, both on 127.0.0.1 with their files in
-// temporary folders:
+// The servers of the benchmark besides the proxy, all on 127.0.0.1 with their
+// files in temporary folders:
 // - nginx, the fast origin: serves /<bucket>/<key> from a folder (path
 //   style) and takes any PUT into a Lua handler that reads the whole body
 //   from the socket, discards it, and responds 200 with the byte count in
 //   X-Received-Bytes. It ignores signatures.
+// - nginx as a plain reverse proxy in front of that origin (the passthrough
+//   reference): a second nginx process with its own config.
 // - s3s-fs, an S3 server on a folder that checks SigV4 with its own keys.
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { chmodSync, closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 
+import { childPids } from './machine.mjs'
 import { HOST, freePort, startChild, tempFolder, waitForPort } from './procs.mjs'
 
 const MODULES = '/usr/lib/nginx/modules'
@@ -44,12 +49,13 @@ const SINK_LUA = `
         ngx.status = 200
         ngx.send_headers()`
 
-/** Returns the nginx config: one worker, every file under `prefix`, none outside it. */
-export function nginxConfig({ prefix, port, dataDir }) {
-  const modules = ['ndk_http_module.so', 'ngx_http_lua_module.so']
-    .map((name) => `load_module ${join(MODULES, name)};`)
-    .join('\n')
-  return `${modules}
+/**
+ * Returns an nginx config with the settings that both nginx processes share
+ * (one worker, no access log, keep-alive connections, every file under
+ * `prefix` and none outside it) around the given main and http directives.
+ */
+function nginxConfigFile({ prefix, main = '', http }) {
+  return `${main}
 worker_processes 1;
 daemon off;
 pid ${join(prefix, 'nginx.pid')};
@@ -62,12 +68,25 @@ http {
   fastcgi_temp_path ${join(prefix, 'fastcgi')};
   uwsgi_temp_path ${join(prefix, 'uwsgi')};
   scgi_temp_path ${join(prefix, 'scgi')};
-  default_type application/octet-stream;
-  sendfile on;
-  tcp_nopush on;
   tcp_nodelay on;
   keepalive_requests 100000000;
   keepalive_timeout 120s;
+${http}
+}
+`
+}
+
+/** Returns the origin's nginx config: files from `dataDir`, every PUT to the Lua sink. */
+export function nginxConfig({ prefix, port, dataDir }) {
+  const modules = ['ndk_http_module.so', 'ngx_http_lua_module.so']
+    .map((name) => `load_module ${join(MODULES, name)};`)
+    .join('\n')
+  return nginxConfigFile({
+    prefix,
+    main: modules,
+    http: `  default_type application/octet-stream;
+  sendfile on;
+  tcp_nopush on;
   lua_socket_buffer_size 256k;
   server {
     listen ${HOST}:${port};
@@ -81,9 +100,45 @@ http {
       content_by_lua_block {${SINK_LUA}
       }
     }
-  }
+  }`,
+  })
 }
-`
+
+/**
+ * Returns the config of nginx as a plain reverse proxy to the origin on
+ * `originPort`: kept-alive upstream connections, and request and response
+ * bodies streamed through buffers of `bufferKiB` (64 KiB by default, the
+ * size of the pieces the proxy relays) instead of being stored first.
+ */
+export function passthroughConfig({ prefix, port, originPort, bufferKiB = 64 }) {
+  return nginxConfigFile({
+    prefix,
+    http: `  upstream origin {
+    server ${HOST}:${originPort};
+    keepalive 64;
+    keepalive_requests 100000000;
+    keepalive_timeout 120s;
+  }
+  server {
+    listen ${HOST}:${port};
+    client_max_body_size 0;
+    client_body_buffer_size ${bufferKiB}k;
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_buffering off;
+      proxy_request_buffering off;
+      proxy_buffer_size ${bufferKiB}k;
+      # Unused while proxy_buffering is off, but nginx checks them against proxy_buffer_size.
+      proxy_buffers 4 ${bufferKiB}k;
+      proxy_busy_buffers_size ${2 * bufferKiB}k;
+      proxy_read_timeout 120s;
+      proxy_send_timeout 120s;
+    }
+  }`,
+  })
 }
 
 /**
@@ -104,30 +159,65 @@ export function writeObject(path, size, block) {
   }
 }
 
-/** Starts nginx on a free port, with an empty folder per bucket under its data folder. */
+/**
+ * Returns the PIDs of the nginx master's workers. The master listens before
+ * it forks them, so they may appear a moment after the port accepts.
+ */
+async function workerPidsOf(proc) {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const pids = childPids(proc.pid)
+    if (pids.length > 0 || proc.exited()) return pids
+    await sleep(20)
+  }
+  return []
+}
+
+/**
+ * Starts nginx in the folder `prefix` on a free port, with the config that
+ * `configFor(port)` returns, and retries with another port when it does not
+ * start (another process may have taken the port meanwhile).
+ */
+async function runNginx(nginxBinary, { name, prefix, configFor }) {
+  // Started as root, nginx runs its worker as an unprivileged user, which
+  // needs to enter the folders (mkdtemp makes them 0700).
+  chmodSync(prefix, 0o755)
+  let lastOutput = ''
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort()
+    const configFile = join(prefix, 'nginx.conf')
+    writeFileSync(configFile, configFor(port))
+    const proc = startChild(name, nginxBinary, ['-c', configFile, '-p', prefix, '-e', join(prefix, 'error.log')])
+    if (await waitForPort(port, proc)) return { ...proc, port, prefix, configFile, workerPids: await workerPidsOf(proc) }
+    lastOutput = proc.output()
+    await proc.stop()
+  }
+  throw new Error(`${name} did not start: ${lastOutput}`)
+}
+
+/** Starts the origin nginx on a free port, with an empty folder per bucket under its data folder. */
 export async function startNginx(nginxBinary, { buckets }) {
   for (const module of ['ndk_http_module.so', 'ngx_http_lua_module.so']) {
     if (!existsSync(join(MODULES, module))) throw new Error(`nginx module ${module} is missing from ${MODULES}`)
   }
   const prefix = tempFolder('osp-bench-nginx-')
-  // Started as root, nginx serves files as an unprivileged worker user, which
-  // needs to enter the folders (mkdtemp makes them 0700).
-  chmodSync(prefix, 0o755)
   const dataDir = join(prefix, 'data')
   for (const bucket of buckets) mkdirSync(join(dataDir, bucket), { recursive: true, mode: 0o755 })
-  let lastOutput = ''
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort()
-    const configFile = join(prefix, 'nginx.conf')
-    writeFileSync(configFile, nginxConfig({ prefix, port, dataDir }))
-    const proc = startChild('nginx', nginxBinary, ['-c', configFile, '-p', prefix, '-e', join(prefix, 'error.log')])
-    if (await waitForPort(port, proc)) {
-      return { ...proc, port, dataDir, prefix, configFile }
-    }
-    lastOutput = proc.output()
-    await proc.stop()
-  }
-  throw new Error(`nginx did not start: ${lastOutput}`)
+  const nginx = await runNginx(nginxBinary, {
+    name: 'nginx',
+    prefix,
+    configFor: (port) => nginxConfig({ prefix, port, dataDir }),
+  })
+  return { ...nginx, dataDir }
+}
+
+/** Starts nginx as a plain reverse proxy to the origin on `originPort`, on a free port. */
+export function startPassthrough(nginxBinary, { originPort, bufferKiB }) {
+  const prefix = tempFolder('osp-bench-passthrough-')
+  return runNginx(nginxBinary, {
+    name: 'nginx passthrough',
+    prefix,
+    configFor: (port) => passthroughConfig({ prefix, port, originPort, bufferKiB }),
+  })
 }
 
 /** Starts s3s-fs on a free port with the given keys and bucket folders. */
@@ -144,4 +234,36 @@ export async function startS3sFs(binary, { accessKey, secretKey, buckets }) {
     await proc.stop()
   }
   throw new Error(`s3s-fs did not start: ${lastOutput}`)
+}
+
+/**
+ * Creates a sparse file of `size` bytes with `block` at the start of every
+ * `every` bytes and holes (zeros) in between. It takes a few MiB of disk
+ * whatever its size, and a GET that moves or drops a block fails the hash.
+ * Then reads it once and returns the hex SHA-256 of the content. The read
+ * also fills the page cache, so that nginx serves the object from memory
+ * like the others. A first read of 5 GiB of holes took 9 s on the 2-core VM
+ * of BENCHMARKS.md, and it capped the first GET near 340 MiB/s.
+ */
+export function writeSparseObject(path, size, block, every) {
+  if (every < block.length) throw new Error(`sparse object: blocks every ${every} bytes overlap the ${block.length}-byte block`)
+  const fd = openSync(path, 'w+')
+  try {
+    ftruncateSync(fd, size)
+    for (let offset = 0; offset < size; offset += every) {
+      writeSync(fd, block, 0, Math.min(block.length, size - offset), offset)
+    }
+    const hash = createHash('sha256')
+    const buffer = Buffer.alloc(block.length)
+    let offset = 0
+    while (offset < size) {
+      const n = readSync(fd, buffer, 0, buffer.length, offset)
+      if (n === 0) throw new Error(`sparse object: ${path} ended after ${offset} of ${size} bytes`)
+      hash.update(buffer.subarray(0, n))
+      offset += n
+    }
+    return hash.digest('hex')
+  } finally {
+    closeSync(fd)
+  }
 }

@@ -3,27 +3,29 @@
 // ratios against the targets:
 // - small GETs: requests/s with 32 connections, p50/p99 latency with 1 and 32
 // - large GET and PUT throughput in MiB/s, one stream
-// - the proxy's RSS before, during and after concurrent large transfers
+// - the proxy's RSS before, during and after concurrent large transfers, and
+//   during one 5 GiB PUT and one 5 GiB GET
 // Origins: nginx (fast, ignores signatures, and the targets use it) and
-// s3s-fs (checks signatures, slow on its own, reported for reference).
+// s3s-fs (checks signatures, slow on its own, reported for reference). nginx
+// as a plain reverse proxy is measured in the nginx scenarios for reference.
 // Everything listens on 127.0.0.1, and every load has a time or count bound.
-// Settings come from the BENCH_* environment variables read into SETTINGS.
+// Settings come from the BENCH_* environment variables read into SETTINGS,
+// and BENCH_ONLY selects phases from PHASES.
 import { randomBytes } from 'node:crypto'
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 import { ensureBenchTools } from '../scripts/tools.mjs'
 import {
-  childPids,
   cpuSeconds,
   describeMachine,
   machineCpuSeconds,
   otherCpuPct,
   selfAndReapedChildrenSeconds,
 } from './machine.mjs'
-import { startNginx, startS3sFs, writeObject } from './origins.mjs'
+import { startNginx, startPassthrough, startS3sFs, writeObject, writeSparseObject } from './origins.mjs'
 import { memoryOf, resetPeakRss, startChild, tempFolder } from './procs.mjs'
 import { signRequest, UNSIGNED_PAYLOAD } from './sigv4.mjs'
 import { getObject, putObject, repeatedSha256, timedLoop } from './transfer.mjs'
@@ -34,6 +36,7 @@ const root = join(benchDir, '..')
 const require = createRequire(import.meta.url)
 
 const MiB = 2 ** 20
+const GiB = 2 ** 30
 const REGION = 'us-east-1'
 const CLIENT = { accessKey: 'bench-client', secretKey: 'bench-client-secret-0123456789' }
 const S3S = { accessKey: 'bench-s3s-fs', secretKey: 'bench-s3s-fs-secret-0123456789' }
@@ -43,6 +46,19 @@ const SMALL_KEY = 'small.bin'
 const LARGE_KEY = 'large.bin'
 const CONCURRENT_KEY = 'concurrent.bin'
 const PUT_KEY = 'upload.bin'
+// The largest object that one S3 PUT may upload, 5 GiB, moved in one stream.
+const SINGLE_SIZE = 5 * GiB
+const SINGLE_KEY = 'single-5gib.bin'
+const PASSTHROUGH = 'nginx passthrough'
+
+// Parts of the run that BENCH_ONLY can select (comma-separated); all by default.
+const PHASES = {
+  throughput: 'nginx scenarios through the proxy (the targets)',
+  passthrough: 'nginx scenarios through nginx as a plain reverse proxy (reference)',
+  s3s: 's3s-fs scenarios (reference)',
+  concurrent: 'proxy RSS during concurrent large GETs and PUTs',
+  '5gib': 'proxy RSS during one 5 GiB PUT and one 5 GiB GET',
+}
 
 // ---------------------------------------------------------------------------
 // Settings
@@ -56,7 +72,20 @@ const number = (name, fallback) => {
   return value
 }
 
+/** Returns the phases that BENCH_ONLY lists, or all of them when it is unset or empty. */
+function selectedPhases(text) {
+  const all = Object.keys(PHASES)
+  const names = (text ?? '').split(',').map((name) => name.trim()).filter(Boolean)
+  if (names.length === 0) return all
+  const unknown = names.filter((name) => !all.includes(name))
+  if (unknown.length > 0) {
+    throw new Error(`BENCH_ONLY contains unknown phases ${unknown.join(', ')}. Use a comma-separated list of: ${all.join(', ')}`)
+  }
+  return all.filter((name) => names.includes(name))
+}
+
 const SETTINGS = {
+  phases: selectedPhases(env.BENCH_ONLY),
   seconds: number('BENCH_SECONDS', 10), // each wrk run
   connections: number('BENCH_CONNECTIONS', 32), // wrk connections for small-GET throughput
   smallBytes: number('BENCH_SMALL_BYTES', 4096),
@@ -66,12 +95,16 @@ const SETTINGS = {
   rounds: number('BENCH_ROUNDS', 2), // rounds of the nginx scenarios
   concurrency: number('BENCH_CONCURRENCY', full ? 64 : 16), // concurrent transfers in the RSS phase
   concurrentMiB: number('BENCH_CONCURRENT_MIB', full ? 1024 : 256), // size of each of them
+  passthroughBufferKiB: number('BENCH_PASSTHROUGH_BUFFER_KIB', 64), // size of nginx passthrough's body buffers
   threads: (env.BENCH_THREADS ?? '1,2').split(',').filter(Boolean).map(Number),
   s3sFs: env.BENCH_S3S !== '0',
   directOnly: env.BENCH_DIRECT_ONLY === '1',
   timeoutSeconds: number('BENCH_TIMEOUT_S', full ? 7200 : 1800),
   quietBudgetSeconds: number('BENCH_QUIET_BUDGET_S', 300), // total wait for other processes to go idle
   mode: full ? 'full (BENCH_FULL=1)' : 'default',
+}
+if (!Number.isInteger(SETTINGS.passthroughBufferKiB)) {
+  throw new Error(`BENCH_PASSTHROUGH_BUFFER_KIB must be a positive integer, got ${env.BENCH_PASSTHROUGH_BUFFER_KIB}`)
 }
 if (!Number.isInteger(SETTINGS.rounds)) throw new Error(`BENCH_ROUNDS must be a positive integer, got ${env.BENCH_ROUNDS}`)
 for (const t of SETTINGS.threads) {
@@ -83,8 +116,10 @@ const TARGETS = {
   addedP99Ms: 1, // proxy p99 - direct p99
   largeGet: 0.65,
   largePut: 0.65,
-  rssGrowthMiB: 64, // for 64 concurrent 1 GiB transfers
+  rssGrowthMiB: 64, // for 64 concurrent 1 GiB transfers, and for one 5 GiB PUT and GET
 }
+
+const runsPhase = (name) => SETTINGS.phases.includes(name)
 
 const log = (...args) => console.error('[bench]', ...args)
 
@@ -189,15 +224,18 @@ async function checkSmallGet(target, expected) {
   }
 }
 
-async function checkLargeGet(target, size, sha256) {
-  const { path, headers } = signFor(target, { method: 'GET', key: LARGE_KEY })
-  const got = await getObject({ port: target.port, path, headers, hash: true })
-  if (got.status !== 200 || got.bytes !== size || got.sha256 !== sha256) {
+/** GETs one object and checks the status, the length and, when `sha256` is given, the SHA-256. */
+async function getChecked(target, { key, size, sha256, deadlineMs }) {
+  const { path, headers } = signFor(target, { method: 'GET', key })
+  const got = await getObject({ port: target.port, path, headers, hash: Boolean(sha256), deadlineMs })
+  if (got.status !== 200 || got.bytes !== size || (sha256 && got.sha256 !== sha256)) {
+    const hashes = sha256 ? [`, SHA-256 ${got.sha256}`, `, ${sha256}`] : ['', '']
     throw new Error(
-      `${target.name}: GET ${path} returned status ${got.status} with ${got.bytes} bytes, SHA-256 ${got.sha256}` +
-        ` (expected 200, ${size} bytes, ${sha256}): ${got.body?.toString('utf8', 0, 600) ?? ''}`,
+      `${target.name}: GET ${path} returned status ${got.status} with ${got.bytes} bytes${hashes[0]}` +
+        ` (expected 200, ${size} bytes${hashes[1]}): ${got.body?.toString('utf8', 0, 600) ?? ''}`,
     )
   }
+  return got
 }
 
 /** PUTs one object and checks that the origin received every byte. */
@@ -285,53 +323,89 @@ async function largePutLoad(target, { size, block, payloadHash, seconds }) {
 }
 
 /**
- * Runs `count` transfers of `size` bytes at once through `target` and reads
- * the proxy's RSS before, every 50 ms during, and after (VmHWM, reset first).
+ * Runs `fn` and reads the RSS of process `pid`: VmRSS before, the peak during
+ * (VmHWM after resetting it, and VmRSS every 50 ms) and VmRSS after. Returns
+ * them in MiB with the seconds `fn` took.
  */
-async function concurrentPhase(target, { kind, count, size, block, deadlineMs }) {
-  const before = memoryOf(target.pid)
-  const hwmBefore = before.hwmKiB
-  const resetWorked = resetPeakRss(target.pid)
+async function measureRss(pid, fn) {
+  const before = memoryOf(pid)
+  const resetWorked = resetPeakRss(pid)
   let sampledMaxKiB = before.rssKiB
   const sampler = setInterval(() => {
     try {
-      sampledMaxKiB = Math.max(sampledMaxKiB, memoryOf(target.pid).rssKiB)
+      sampledMaxKiB = Math.max(sampledMaxKiB, memoryOf(pid).rssKiB)
     } catch {
       // The process has exited, so the transfers fail and report it.
     }
   }, 50)
   const started = performance.now()
   try {
-    const transfers = Array.from({ length: count }, async (_, i) => {
-      if (kind === 'GET') {
-        const { path, headers } = signFor(target, { method: 'GET', key: CONCURRENT_KEY })
-        const got = await getObject({ port: target.port, path, headers, deadlineMs })
-        if (got.status !== 200 || got.bytes !== size) {
-          throw new Error(`${target.name}: concurrent GET ${i} returned status ${got.status} with ${got.bytes} of ${size} bytes`)
-        }
-      } else {
-        await putChecked(target, { size, block, payloadHash: UNSIGNED_PAYLOAD, key: `concurrent-${i}.bin`, deadlineMs })
-      }
-    })
-    await Promise.all(transfers)
+    await fn()
   } finally {
     clearInterval(sampler)
   }
   const seconds = (performance.now() - started) / 1000
-  const after = memoryOf(target.pid)
+  const after = memoryOf(pid)
   const peakKiB = Math.max(sampledMaxKiB, resetWorked ? after.hwmKiB : 0)
   return {
-    kind,
-    count,
-    sizeMiB: size / MiB,
     seconds,
-    aggregateMiBPerSec: (count * size) / MiB / seconds,
     rssBeforeMiB: before.rssKiB / 1024,
     rssPeakMiB: peakKiB / 1024,
     rssAfterMiB: after.rssKiB / 1024,
     growthMiB: (peakKiB - before.rssKiB) / 1024,
     peakFrom: resetWorked ? 'VmHWM after reset, and VmRSS every 50 ms' : 'VmRSS every 50 ms',
-    hwmBeforeMiB: hwmBefore / 1024,
+    hwmBeforeMiB: before.hwmKiB / 1024,
+  }
+}
+
+/** Runs `count` transfers of `size` bytes at once through the proxy `target` and measures its RSS. */
+async function concurrentPhase(target, { kind, count, size, block, deadlineMs }) {
+  const memory = await measureRss(target.pid, () =>
+    Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        kind === 'GET'
+          ? getChecked(target, { key: CONCURRENT_KEY, size, deadlineMs })
+          : putChecked(target, { size, block, payloadHash: UNSIGNED_PAYLOAD, key: `concurrent-${i}.bin`, deadlineMs }),
+      ),
+    ),
+  )
+  return {
+    label: `${count} x ${size / MiB} MiB ${kind}`,
+    kind,
+    count,
+    sizeMiB: size / MiB,
+    aggregateMiBPerSec: (count * size) / MiB / memory.seconds,
+    ...memory,
+  }
+}
+
+/**
+ * PUTs `size` bytes (UNSIGNED-PAYLOAD) through the proxy `target`, then GETs
+ * the object `SINGLE_KEY` of that size and checks its SHA-256, one stream at
+ * a time. Growth is the higher of the two peaks minus the RSS before the PUT.
+ */
+async function singleStreamPhase(target, { size, block, sha256, deadlineMs }) {
+  const put = await measureRss(target.pid, () =>
+    putChecked(target, { size, block, payloadHash: UNSIGNED_PAYLOAD, key: 'single-upload.bin', deadlineMs }),
+  )
+  const get = await measureRss(target.pid, () => getChecked(target, { key: SINGLE_KEY, size, sha256, deadlineMs }))
+  const rssPeakMiB = Math.max(put.rssPeakMiB, get.rssPeakMiB)
+  const steps = [
+    { kind: 'PUT', ...put },
+    { kind: 'GET', ...get },
+  ].map((step) => ({ ...step, mibPerSec: size / MiB / step.seconds }))
+  return {
+    label: `${size / GiB} GiB PUT / GET, one stream`,
+    kind: 'PUT then GET',
+    count: 1,
+    sizeMiB: size / MiB,
+    seconds: put.seconds + get.seconds,
+    rssBeforeMiB: put.rssBeforeMiB,
+    rssPeakMiB,
+    rssAfterMiB: get.rssAfterMiB,
+    growthMiB: rssPeakMiB - put.rssBeforeMiB,
+    peakFrom: put.peakFrom,
+    steps,
   }
 }
 
@@ -415,6 +489,36 @@ function table(headers, rows) {
   return lines.join('\n')
 }
 
+/**
+ * Starts a fresh proxy process with `threads`, sends it one small GET so that
+ * the phase does not count first-use setup, runs `measure(target)` and adds
+ * the phase it returns to results.memory, then stops the process. `label`
+ * names the process in results.proxyBinary and results.proxyExit.
+ */
+async function withFreshProxy({ threads, origins, small, results, label, description }, measure) {
+  const proxy = await startProxy({ threads, nginxPort: origins.nginxPort, s3sPort: origins.s3sPort })
+  startedProxies.push(proxy)
+  ownPids.push(proxy.pid)
+  const name = `proxy t${threads}`
+  results.proxyBinary[`${name}, ${label}`] = proxy.binary
+  const target = makeTarget({
+    name,
+    kind: 'nginx',
+    port: proxy.port,
+    keys: CLIENT,
+    bucket: FAST_BUCKET,
+    pid: proxy.pid,
+    originPids: origins.nginxWorkers,
+  })
+  await checkSmallGet(target, small)
+  log(`${name} (fresh process ${proxy.pid}): ${description}`)
+  const phase = await measure(target)
+  phase.startRssMiB = proxy.startMemory.rssKiB / 1024
+  results.memory[name] ??= { threads, phases: [] }
+  results.memory[name].phases.push(phase)
+  results.proxyExit[`${name}, ${label}`] = await stopProxy(proxy)
+}
+
 // ---------------------------------------------------------------------------
 
 let WRK
@@ -430,7 +534,13 @@ async function main() {
   log('machine', JSON.stringify(machine))
   log('settings', JSON.stringify(SETTINGS))
 
-  if (!SETTINGS.directOnly) {
+  const runsFast = runsPhase('throughput') || runsPhase('passthrough')
+  const runsS3s = runsPhase('s3s') && SETTINGS.s3sFs
+  // Proxies that run the throughput loads; the memory phases start their own.
+  const loadThreads = !SETTINGS.directOnly && (runsPhase('throughput') || runsS3s) ? SETTINGS.threads : []
+  const freshThreads = SETTINGS.directOnly ? [] : SETTINGS.threads
+  const needsProxy = loadThreads.length > 0 || (freshThreads.length > 0 && (runsPhase('concurrent') || runsPhase('5gib')))
+  if (needsProxy) {
     const addon = require(join(root, 'index.js'))
     if (typeof addon.startServer !== 'function') {
       throw new Error(
@@ -450,20 +560,31 @@ async function main() {
   const concurrentSize = SETTINGS.concurrentMiB * MiB
   const block = randomBytes(MiB)
   const small = randomBytes(SETTINGS.smallBytes)
-  log(`hashing the ${SETTINGS.largeMiB} MiB object`)
-  const largeSha256 = repeatedSha256(block, largeSize)
+  let largeSha256 = null
+  if (runsFast || runsS3s) {
+    log(`hashing the ${SETTINGS.largeMiB} MiB object`)
+    largeSha256 = repeatedSha256(block, largeSize)
+  }
 
   const nginx = await startNginx(tools.nginx, { buckets: [FAST_BUCKET] })
   startedOrigins.push(nginx)
-  const nginxWorkers = childPids(nginx.pid)
+  const nginxWorkers = nginx.workerPids
   ownPids.push(nginx.pid, ...nginxWorkers)
   log(`nginx on port ${nginx.port} (master ${nginx.pid}, workers ${nginxWorkers.join(' ')})`)
   writeFileSync(join(nginx.dataDir, FAST_BUCKET, SMALL_KEY), small)
-  writeObject(join(nginx.dataDir, FAST_BUCKET, LARGE_KEY), largeSize, block)
-  writeObject(join(nginx.dataDir, FAST_BUCKET, CONCURRENT_KEY), concurrentSize, block)
+  if (runsFast) writeObject(join(nginx.dataDir, FAST_BUCKET, LARGE_KEY), largeSize, block)
+  if (runsPhase('concurrent')) writeObject(join(nginx.dataDir, FAST_BUCKET, CONCURRENT_KEY), concurrentSize, block)
+
+  let passthrough = null
+  if (runsPhase('passthrough')) {
+    passthrough = await startPassthrough(tools.nginx, { originPort: nginx.port, bufferKiB: SETTINGS.passthroughBufferKiB })
+    startedOrigins.push(passthrough)
+    ownPids.push(passthrough.pid, ...passthrough.workerPids)
+    log(`${PASSTHROUGH} on port ${passthrough.port} (master ${passthrough.pid}, workers ${passthrough.workerPids.join(' ')})`)
+  }
 
   let s3s = null
-  if (SETTINGS.s3sFs) {
+  if (runsS3s) {
     s3s = await startS3sFs(tools.s3sFs, { ...S3S, buckets: [S3S_BUCKET] })
     startedOrigins.push(s3s)
     log(`s3s-fs on port ${s3s.port} (pid ${s3s.pid})`)
@@ -474,7 +595,7 @@ async function main() {
 
   const results = { fast: {}, s3s: {}, memory: {}, proxyExit: {}, shaMismatch: {}, proxyBinary: {} }
   const proxies = []
-  for (const threads of SETTINGS.directOnly ? [] : SETTINGS.threads) {
+  for (const threads of loadThreads) {
     const proxy = await startProxy({ threads, nginxPort: nginx.port, s3sPort: s3s?.port })
     startedProxies.push(proxy)
     ownPids.push(proxy.pid)
@@ -486,20 +607,36 @@ async function main() {
     proxies.push(proxy)
   }
 
-  const fastTargets = [
-    makeTarget({ name: 'direct', kind: 'nginx', port: nginx.port, keys: CLIENT, bucket: FAST_BUCKET, originPids: nginxWorkers }),
-    ...proxies.map((p) =>
-      makeTarget({
-        name: `proxy t${p.threads}`,
-        kind: 'nginx',
-        port: p.port,
-        keys: CLIENT,
-        bucket: FAST_BUCKET,
-        pid: p.pid,
-        originPids: nginxWorkers,
-      }),
-    ),
-  ]
+  const direct = makeTarget({ name: 'direct', kind: 'nginx', port: nginx.port, keys: CLIENT, bucket: FAST_BUCKET, originPids: nginxWorkers })
+  const passthroughTargets = !passthrough
+    ? []
+    : [
+        makeTarget({
+          name: PASSTHROUGH,
+          kind: 'nginx',
+          port: passthrough.port,
+          keys: CLIENT,
+          bucket: FAST_BUCKET,
+          pid: passthrough.workerPids[0],
+          originPids: nginxWorkers,
+        }),
+      ]
+  const fastProxyTargets = !runsPhase('throughput')
+    ? []
+    : proxies.map((p) =>
+        makeTarget({
+          name: `proxy t${p.threads}`,
+          kind: 'nginx',
+          port: p.port,
+          keys: CLIENT,
+          bucket: FAST_BUCKET,
+          pid: p.pid,
+          originPids: nginxWorkers,
+        }),
+      )
+  const fastTargets = runsFast ? [direct, ...passthroughTargets, ...fastProxyTargets] : []
+  // nginx passes the body through unchecked, so it has no column in the SHA-256 scenario.
+  const shaTargets = runsPhase('throughput') ? [direct, ...fastProxyTargets] : []
   const s3sTargets = !s3s
     ? []
     : [
@@ -543,11 +680,14 @@ async function main() {
       score: mibs,
       run: (t) => largeGetLoad(t, { seconds, folder: work }),
     },
-    ...['unsigned', 'sha256'].map((variant) => ({
+    ...[
+      ['unsigned', fastTargets],
+      ['sha256', shaTargets],
+    ].map(([variant, targets]) => ({
       group: 'fast',
       id: `largePut_${variant}`,
       title: `nginx large PUT (${variant})`,
-      targets: fastTargets,
+      targets,
       score: mibs,
       run: (t) => largePutLoad(t, { size: largeSize, block, payloadHash: putHash[variant], seconds: putSeconds }),
     })),
@@ -575,18 +715,19 @@ async function main() {
       score: mibs,
       run: (t) => largePutLoad(t, { size: largeSize, block, payloadHash: putHash[variant], seconds: 1 }),
     })),
-  ]
+  ].filter((scenario) => scenario.targets.length > 0)
 
   try {
-    log('checking that every target returns the right objects and takes uploads')
-    for (const t of [...fastTargets, ...s3sTargets]) {
+    const checkedTargets = [...fastTargets, ...s3sTargets]
+    if (checkedTargets.length > 0) log('checking that every target returns the right objects and takes uploads')
+    for (const t of checkedTargets) {
       await checkSmallGet(t, small)
-      await checkLargeGet(t, largeSize, largeSha256)
+      await getChecked(t, { key: LARGE_KEY, size: largeSize, sha256: largeSha256 })
       await putChecked(t, { size: 4 * MiB, block, payloadHash: UNSIGNED_PAYLOAD })
       await putChecked(t, { size: 4 * MiB, block, payloadHash: repeatedSha256(block, 4 * MiB) })
     }
 
-    for (const t of fastTargets.filter((target) => target.pid)) {
+    for (const t of fastProxyTargets) {
       const mismatch = await shaMismatchStatus(t, block)
       results.shaMismatch[t.name] = mismatch
       log(`${t.name}: PUT with a wrong x-amz-content-sha256 returned ${mismatch.status} ${mismatch.code ?? ''}`)
@@ -631,29 +772,36 @@ async function main() {
       }
     }
 
-    // Concurrent large transfers, each kind on a fresh proxy process, so
-    // that memory kept from one phase does not hide the next one's growth.
-    const phaseDeadlineMs = (60 + (SETTINGS.concurrency * SETTINGS.concurrentMiB) / 20) * 1000
-    for (const threads of SETTINGS.directOnly ? [] : SETTINGS.threads) {
-      for (const kind of ['GET', 'PUT']) {
-        const proxy = await startProxy({ threads, nginxPort: nginx.port, s3sPort: s3s?.port })
-        startedProxies.push(proxy)
-        ownPids.push(proxy.pid)
-        const name = `proxy t${threads}`
-        const target = makeTarget({ name, kind: 'nginx', port: proxy.port, keys: CLIENT, bucket: FAST_BUCKET, pid: proxy.pid, originPids: nginxWorkers })
-        // One request first, so that the phase does not count first-use setup.
-        await checkSmallGet(target, small)
-        log(`${name} (fresh process ${proxy.pid}): ${SETTINGS.concurrency} concurrent ${kind}s of ${SETTINGS.concurrentMiB} MiB`)
-        const phase = await concurrentPhase(target, {
-          kind,
-          count: SETTINGS.concurrency,
-          size: concurrentSize,
-          block,
-          deadlineMs: phaseDeadlineMs,
-        })
-        phase.startRssMiB = proxy.startMemory.rssKiB / 1024
-        results.memory[name].phases.push(phase)
-        results.proxyExit[`${name}, ${kind} memory phase`] = await stopProxy(proxy)
+    // The memory phases run each on a fresh proxy process, so that memory
+    // kept from one phase does not hide the next one's growth.
+    const origins = { nginxPort: nginx.port, s3sPort: s3s?.port, nginxWorkers }
+    const deadlineMsFor = (mib) => (60 + mib / 20) * 1000
+    if (runsPhase('concurrent')) {
+      const deadlineMs = deadlineMsFor(SETTINGS.concurrency * SETTINGS.concurrentMiB)
+      for (const threads of freshThreads) {
+        for (const kind of ['GET', 'PUT']) {
+          const description = `${SETTINGS.concurrency} concurrent ${kind}s of ${SETTINGS.concurrentMiB} MiB`
+          await withFreshProxy({ threads, origins, small, results, label: `${kind} memory phase`, description }, (target) =>
+            concurrentPhase(target, { kind, count: SETTINGS.concurrency, size: concurrentSize, block, deadlineMs }),
+          )
+        }
+      }
+    }
+
+    if (runsPhase('5gib') && freshThreads.length > 0) {
+      // A sparse file, so that the object takes a few MiB of disk.
+      const singlePath = join(nginx.dataDir, FAST_BUCKET, SINGLE_KEY)
+      log(`creating the sparse ${SINGLE_SIZE / GiB} GiB object and hashing it`)
+      const singleSha256 = writeSparseObject(singlePath, SINGLE_SIZE, block, GiB)
+      try {
+        for (const threads of freshThreads) {
+          const description = `one PUT, then one GET, of ${SINGLE_SIZE} bytes`
+          await withFreshProxy({ threads, origins, small, results, label: '5 GiB phase', description }, (target) =>
+            singleStreamPhase(target, { size: SINGLE_SIZE, block, sha256: singleSha256, deadlineMs: deadlineMsFor(SINGLE_SIZE / MiB) }),
+          )
+        }
+      } finally {
+        unlinkSync(singlePath)
       }
     }
   } finally {
@@ -661,11 +809,14 @@ async function main() {
       origin.endedEarly = origin.exited() ? String(origin.child.exitCode ?? origin.child.signalCode) : null
     }
     for (const proxy of proxies) results.proxyExit[`proxy t${proxy.threads}`] = await stopProxy(proxy)
+    if (passthrough) await passthrough.stop()
     await nginx.stop()
     if (s3s) await s3s.stop()
   }
 
-  const nginxErrors = readNginxErrors(nginx.prefix)
+  const nginxErrors = [nginx, passthrough]
+    .filter(Boolean)
+    .flatMap((server) => readNginxErrors(server.prefix).map((line) => `${server.name}: ${line}`))
   const addonNow = describeMachine({ ...tools, addonFile }).addon
   if (addonNow?.modified !== machine.addon?.modified) {
     log(`WARNING: ${addonFile} changed during the run (${machine.addon?.modified} -> ${addonNow?.modified})`)
@@ -689,19 +840,42 @@ function report({ machine, results, proxies, nginxErrors, otherCpuAtStartPct }) 
     return ok ? 'PASS' : 'FAIL'
   }
   const verdicts = []
+  // nginx passthrough's value for each target, shown next to the verdicts as context.
+  const references = []
   const rows = []
+  const referencesOf = {
+    fast: Object.values(results.fast).some((byTarget) => byTarget[PASSTHROUGH]) ? [PASSTHROUGH] : [],
+    s3s: [],
+  }
   const cpuText = (r) =>
     r?.cpu
       ? `${r.cpu.proxyPct ?? '-'}/${r.cpu.originPct}/${r.cpu.clientPct}/${r.cpu.otherPct}/${r.cpu.stealPct}`
       : ''
 
-  /** Adds one row: direct, then each proxy with its ratio and verdict. */
+  /**
+   * Adds one row: direct, then nginx passthrough with its ratio, then each
+   * proxy with its ratio and verdict. A target without a result gets empty cells.
+   */
   const addRow = (label, group, scenario, metric, unit, digits, check) => {
     const byTarget = results[group][scenario]
     if (!byTarget) return
     const direct = metric(byTarget.direct)
     const cells = [label, `${fmt(direct, digits)} ${unit}`]
+    for (const name of referencesOf[group]) {
+      if (!byTarget[name]) {
+        cells.push('', '')
+        continue
+      }
+      const value = metric(byTarget[name])
+      const r = ratio(value, direct)
+      cells.push(`${fmt(value, digits)} ${unit}`, fmt(r, 2))
+      if (check) references.push({ target: check.name, reference: name, value: check.show(value, direct, r) })
+    }
     for (const name of proxyNames) {
+      if (!byTarget[name]) {
+        cells.push('', '', '')
+        continue
+      }
       const value = metric(byTarget[name])
       const r = ratio(value, direct)
       cells.push(`${fmt(value, digits)} ${unit}`, fmt(r, 2))
@@ -724,7 +898,7 @@ function report({ machine, results, proxies, nginxErrors, otherCpuAtStartPct }) 
   const addedCheck = (name) => ({
     name,
     test: (v, d) => v - d < TARGETS.addedP99Ms,
-    show: (v, d) => `+${fmt(v - d, 3)} ms`,
+    show: (v, d) => `${v - d < 0 ? '' : '+'}${fmt(v - d, 3)} ms`,
   })
 
   addRow(`small GET ${SETTINGS.smallBytes} B, ${SETTINGS.connections} conn, req/s`, 'fast', 'smallGetLoaded', rps, 'req/s', 0, ratioCheck('small GET req/s >= 0.6x', TARGETS.smallRps))
@@ -747,11 +921,18 @@ function report({ machine, results, proxies, nginxErrors, otherCpuAtStartPct }) 
   addRow(`s3s-fs large PUT ${SETTINGS.largeMiB} MiB, hex SHA-256`, 's3s', 'largePut_sha256', mibs, 'MiB/s', 0)
   s3sRows.push(...rows.splice(before))
 
-  const header = ['scenario', 'direct', ...proxyNames.flatMap((n) => [n, 'ratio', 'verdict']), 'target']
+  const headerOf = (group) => [
+    'scenario',
+    'direct',
+    ...referencesOf[group].flatMap((n) => [n, 'ratio']),
+    ...proxyNames.flatMap((n) => [n, 'ratio', 'verdict']),
+    'target',
+  ]
+  const cpuNames = ['direct', ...referencesOf.fast, ...proxyNames]
   const cpuRows = []
   for (const [group, scenarios] of Object.entries({ fast: results.fast, s3s: results.s3s })) {
     for (const [scenario, byTarget] of Object.entries(scenarios)) {
-      cpuRows.push([`${group === 'fast' ? 'nginx' : 's3s-fs'} ${scenario}`, cpuText(byTarget.direct), ...proxyNames.map((n) => cpuText(byTarget[n]))])
+      cpuRows.push([`${group === 'fast' ? 'nginx' : 's3s-fs'} ${scenario}`, ...cpuNames.map((n) => cpuText(byTarget[n]))])
     }
   }
 
@@ -771,19 +952,24 @@ function report({ machine, results, proxies, nginxErrors, otherCpuAtStartPct }) 
 
   const memRows = []
   for (const [name, memory] of Object.entries(results.memory)) {
-    memRows.push([name, 'all loads above, one process', '', fmt(memory.startRssMiB, 1), '', fmt(memory.peakRssMiB, 1), '', fmt(memory.endRssMiB, 1), ''])
+    if (memory.startRssMiB !== undefined) {
+      memRows.push([name, 'all loads above, one process', '', fmt(memory.startRssMiB, 1), '', fmt(memory.peakRssMiB, 1), '', fmt(memory.endRssMiB, 1), ''])
+    }
     for (const phase of memory.phases) {
       const ok = phase.growthMiB < TARGETS.rssGrowthMiB
       verdicts.push({
-        target: `RSS growth < 64 MiB (${phase.count} x ${phase.sizeMiB} MiB ${phase.kind})`,
+        target: `RSS growth < 64 MiB (${phase.label})`,
         proxy: name,
         value: `+${fmt(phase.growthMiB, 1)} MiB`,
         pass: ok,
       })
+      const throughput = phase.steps
+        ? phase.steps.map((step) => `${step.kind} ${fmt(step.mibPerSec, 0)}`).join(' / ')
+        : fmt(phase.aggregateMiBPerSec, 0)
       memRows.push([
         name,
-        `${phase.count} x ${phase.sizeMiB} MiB ${phase.kind}, fresh process`,
-        fmt(phase.aggregateMiBPerSec, 0),
+        `${phase.label}, fresh process`,
+        throughput,
         fmt(phase.startRssMiB, 1),
         fmt(phase.rssBeforeMiB, 1),
         fmt(phase.rssPeakMiB, 1),
@@ -794,29 +980,36 @@ function report({ machine, results, proxies, nginxErrors, otherCpuAtStartPct }) 
     }
   }
 
+  // A run with BENCH_ONLY has only some of these sections.
+  const section = (title, note, headers, tableRows) =>
+    tableRows.length === 0 ? [] : [title, '', ...(note ? [note, ''] : []), table(headers, tableRows), '']
+  const verdictRows = [
+    ...verdicts.map((v) => [v.target, v.proxy, v.value, pass(v.pass)]),
+    ...references.map((r) => [r.target, r.reference, r.value, '(reference, not a target)']),
+  ]
   const text = [
-    '## Fast origin (nginx); the targets apply here',
+    `Phases: ${SETTINGS.phases.join(', ')}`,
     '',
-    `Best of ${SETTINGS.rounds} round(s) per target; every round is in results.json.`,
-    '',
-    table(header, rows),
-    '',
-    '## s3s-fs (checks signatures; capped by s3s-fs itself, reference only)',
-    '',
-    table(header, s3sRows),
-    '',
-    `## Proxy memory (MiB; RSS of the proxy's own node process; mode: ${SETTINGS.mode})`,
-    '',
-    table(['proxy', 'phase', 'aggregate MiB/s', 'RSS at start', 'RSS before', 'RSS peak', 'growth', 'RSS after', 'verdict (< 64 MiB)'], memRows),
-    '',
-    '## CPU during each load (% of one core: proxy/origin/client/other (estimate)/steal)',
-    '',
-    table(['scenario', 'direct', ...proxyNames], cpuRows),
-    '',
-    '## Verdicts',
-    '',
-    table(['target', 'proxy', 'measured', 'verdict'], verdicts.map((v) => [v.target, v.proxy, v.value, pass(v.pass)])),
-    '',
+    ...section(
+      '## Fast origin (nginx); the targets apply here',
+      `Best of ${SETTINGS.rounds} round(s) per target; every round is in results.json.`,
+      headerOf('fast'),
+      rows,
+    ),
+    ...section('## s3s-fs (checks signatures; capped by s3s-fs itself, reference only)', '', headerOf('s3s'), s3sRows),
+    ...section(
+      `## Proxy memory (MiB; RSS of the proxy's own node process; mode: ${SETTINGS.mode})`,
+      '',
+      ['proxy', 'phase', 'aggregate MiB/s', 'RSS at start', 'RSS before', 'RSS peak', 'growth', 'RSS after', 'verdict (< 64 MiB)'],
+      memRows,
+    ),
+    ...section(
+      '## CPU during each load (% of one core: proxy/origin/client/other (estimate)/steal)',
+      referencesOf.fast.length ? `For ${PASSTHROUGH}, "proxy" is its nginx worker.` : '',
+      ['scenario', ...cpuNames],
+      cpuRows,
+    ),
+    ...section('## Verdicts', '', ['target', 'proxy', 'measured', 'verdict'], verdictRows),
     `PUT with a wrong x-amz-content-sha256 (expected 400 XAmzContentSHA256Mismatch): ${Object.entries(results.shaMismatch).map(([n, r]) => `${n} ${r.status ?? r.error} ${r.code ?? ''}`).join('; ') || 'n/a'}`,
     `Proxy binaries loaded: ${Object.entries(results.proxyBinary).map(([n, b]) => `${n} sha256 ${b.sha256}... (modified ${b.modified})`).join('; ') || 'n/a'}`,
     `Proxy shutdown: ${Object.entries(results.proxyExit).map(([n, s]) => `${n} ${s}`).join('; ') || 'n/a'}`,
@@ -832,6 +1025,7 @@ function report({ machine, results, proxies, nginxErrors, otherCpuAtStartPct }) 
     targets: TARGETS,
     results,
     verdicts,
+    passthroughReference: references,
     otherCpuAtStartPct,
     warnings,
     nginxErrors,
@@ -852,5 +1046,7 @@ main().catch((error) => {
     const state = exitCode === null && signalCode === null ? 'was running' : `had ended with ${exitCode ?? signalCode}`
     console.error(`[bench] proxy threads=${proxy.threads} (pid ${proxy.pid}) ${state}; its last output:\n${proxy.output()}`)
   }
-  process.exitCode = 1
+  // Exiting runs the cleanup in procs.mjs. Servers that a failure left
+  // running would otherwise keep the event loop, and this process, alive.
+  process.exit(1)
 })
