@@ -442,17 +442,18 @@ fn validate_bucket(
             ))
         }
     };
-    let streaming_uploads =
-        match input.streaming_uploads.as_deref() {
-            None | Some("decode") => StreamingUploads::Decode,
-            Some("passthrough") => StreamingUploads::Passthrough,
-            Some(other) => return Err(ConfigError::new(
+    let streaming_uploads = match input.streaming_uploads.as_deref() {
+        None | Some("decode") => StreamingUploads::Decode,
+        Some("passthrough") => StreamingUploads::Passthrough,
+        Some(other) => {
+            return Err(ConfigError::new(
                 field("streamingUploads"),
                 format!(
                     "'{other}' is not a streaming upload mode; use \"decode\" or \"passthrough\""
                 ),
-            )),
-        };
+            ))
+        }
+    };
     if addressing == AddressingStyle::Virtual && host.parse::<IpAddr>().is_ok() {
         return Err(ConfigError::new(
             field("addressingStyle"),

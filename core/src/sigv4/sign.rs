@@ -1,6 +1,9 @@
 //! The cryptographic steps of SigV4 (string to sign, signing key, signature)
 //! and the signer for requests sent to a backend.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use hmac::digest::Key;
 use hmac::{Hmac, Mac};
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
@@ -69,10 +72,44 @@ pub fn string_to_sign(amz_date: &str, scope: &CredentialScope, canonical_request
     )
 }
 
+/// Most signing keys kept by [`signing_key`]; the cache starts over when
+/// it is full. A key is valid for one day, so a running proxy needs one per
+/// secret, region and service, plus the previous day's around midnight.
+const SIGNING_KEY_CACHE_CAPACITY: usize = 4096;
+
+/// Signing keys by the SHA-256 of their inputs (see [`signing_key`]).
+static SIGNING_KEYS: OnceLock<Mutex<HashMap<[u8; 32], [u8; 32]>>> = OnceLock::new();
+
 /// Derives the signing key of one day, region and service from the secret:
 /// HMAC chained over the date, region, service and "aws4_request", starting
 /// from the key "AWS4" + secret.
+///
+/// Every request needs the key of its day for the client's secret and
+/// for the backend's, so derived keys are cached: one SHA-256 over the
+/// inputs finds a key that otherwise takes four HMACs.
 pub fn signing_key(secret: &SecretKey, date: &str, region: &str, service: &str) -> [u8; 32] {
+    let mut inputs = Sha256::new();
+    for part in [secret.expose(), date, region, service] {
+        // Length prefixes keep ("ab", "c") and ("a", "bc") apart.
+        inputs.update((part.len() as u64).to_le_bytes());
+        inputs.update(part.as_bytes());
+    }
+    let id: [u8; 32] = inputs.finalize().into();
+    let cache = SIGNING_KEYS.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(key) = cache.lock().ok().and_then(|keys| keys.get(&id).copied()) {
+        return key;
+    }
+    let key = derive_signing_key(secret, date, region, service);
+    if let Ok(mut keys) = cache.lock() {
+        if keys.len() >= SIGNING_KEY_CACHE_CAPACITY {
+            keys.clear();
+        }
+        keys.insert(id, key);
+    }
+    key
+}
+
+fn derive_signing_key(secret: &SecretKey, date: &str, region: &str, service: &str) -> [u8; 32] {
     let initial_key = format!("AWS4{}", secret.expose());
     let date_key = hmac_sha256(initial_key.as_bytes(), date.as_bytes());
     let region_key = hmac_sha256(&date_key, region.as_bytes());
@@ -202,6 +239,21 @@ fn headers_to_sign(headers: &HeaderMap) -> Vec<String> {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn cached_signing_key_matches_derivation() {
+        let secret = example_secret();
+        let derived = derive_signing_key(&secret, "20130524", "us-east-1", "s3");
+        assert_eq!(signing_key(&secret, "20130524", "us-east-1", "s3"), derived);
+        assert_eq!(
+            signing_key(&secret, "20130524", "us-east-1", "s3"),
+            derived,
+            "from the cache"
+        );
+        let other = SecretKey::new("another-secret");
+        assert_ne!(signing_key(&other, "20130524", "us-east-1", "s3"), derived);
+        assert_ne!(signing_key(&secret, "20130525", "us-east-1", "s3"), derived);
+    }
 
     fn example_secret() -> SecretKey {
         SecretKey::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
