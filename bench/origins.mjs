@@ -6,6 +6,8 @@
 //   X-Received-Bytes. It ignores signatures.
 // - nginx as a plain reverse proxy in front of that origin (the passthrough
 //   reference): a second nginx process with its own config.
+// - a bare pingora proxy in front of that origin (bench/pingora-floor.rs):
+//   pingora alone, without the proxy's S3 work.
 // - s3s-fs, an S3 server on a folder that checks SigV4 with its own keys.
 import { createHash } from 'node:crypto'
 import { chmodSync, closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs'
@@ -220,20 +222,34 @@ export function startPassthrough(nginxBinary, { originPort, bufferKiB }) {
   })
 }
 
+/** Starts `binary` with the arguments `argsFor(port)` on a free port, trying up to five ports. */
+async function startOnFreePort(name, binary, argsFor) {
+  let lastOutput = ''
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort()
+    const proc = startChild(name, binary, argsFor(port))
+    if (await waitForPort(port, proc)) return { ...proc, port }
+    lastOutput = proc.output()
+    await proc.stop()
+  }
+  throw new Error(`${name} did not start: ${lastOutput}`)
+}
+
+/**
+ * Starts the bare pingora proxy (bench/pingora-floor.rs) with `threads`
+ * worker threads on a free port, forwarding to the origin on `originPort`.
+ */
+export function startPingoraFloor(binary, { originPort, threads }) {
+  return startOnFreePort('bare pingora', binary, (port) => [`${HOST}:${originPort}`, `${HOST}:${port}`, String(threads)])
+}
+
 /** Starts s3s-fs on a free port with the given keys and bucket folders. */
 export async function startS3sFs(binary, { accessKey, secretKey, buckets }) {
   const dataDir = tempFolder('osp-bench-s3s-')
   for (const bucket of buckets) mkdirSync(join(dataDir, bucket), { recursive: true })
-  let lastOutput = ''
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort()
-    const args = ['--host', HOST, '--port', String(port), '--access-key', accessKey, '--secret-key', secretKey, dataDir]
-    const proc = startChild('s3s-fs', binary, args)
-    if (await waitForPort(port, proc)) return { ...proc, port, dataDir }
-    lastOutput = proc.output()
-    await proc.stop()
-  }
-  throw new Error(`s3s-fs did not start: ${lastOutput}`)
+  const args = (port) => ['--host', HOST, '--port', String(port), '--access-key', accessKey, '--secret-key', secretKey, dataDir]
+  const proc = await startOnFreePort('s3s-fs', binary, args)
+  return { ...proc, dataDir }
 }
 
 /**

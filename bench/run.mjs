@@ -25,7 +25,7 @@ import {
   otherCpuPct,
   selfAndReapedChildrenSeconds,
 } from './machine.mjs'
-import { startNginx, startPassthrough, startS3sFs, writeObject, writeSparseObject } from './origins.mjs'
+import { startNginx, startPassthrough, startPingoraFloor, startS3sFs, writeObject, writeSparseObject } from './origins.mjs'
 import { memoryOf, resetPeakRss, startChild, tempFolder } from './procs.mjs'
 import { signRequest, UNSIGNED_PAYLOAD } from './sigv4.mjs'
 import { getObject, putObject, repeatedSha256, timedLoop } from './transfer.mjs'
@@ -50,11 +50,13 @@ const PUT_KEY = 'upload.bin'
 const SINGLE_SIZE = 5 * GiB
 const SINGLE_KEY = 'single-5gib.bin'
 const PASSTHROUGH = 'nginx passthrough'
+const BARE_PINGORA = 'bare pingora t1'
 
 // Parts of the run that BENCH_ONLY can select (comma-separated); all by default.
 const PHASES = {
   throughput: 'nginx scenarios through the proxy (the targets)',
   passthrough: 'nginx scenarios through nginx as a plain reverse proxy (reference)',
+  pingora: 'nginx scenarios through a bare pingora proxy with one thread (reference)',
   s3s: 's3s-fs scenarios (reference)',
   concurrent: 'proxy RSS during concurrent large GETs and PUTs',
   '5gib': 'proxy RSS during one 5 GiB PUT and one 5 GiB GET',
@@ -534,7 +536,7 @@ async function main() {
   log('machine', JSON.stringify(machine))
   log('settings', JSON.stringify(SETTINGS))
 
-  const runsFast = runsPhase('throughput') || runsPhase('passthrough')
+  const runsFast = runsPhase('throughput') || runsPhase('passthrough') || runsPhase('pingora')
   const runsS3s = runsPhase('s3s') && SETTINGS.s3sFs
   // Proxies that run the throughput loads; the memory phases start their own.
   const loadThreads = !SETTINGS.directOnly && (runsPhase('throughput') || runsS3s) ? SETTINGS.threads : []
@@ -581,6 +583,14 @@ async function main() {
     startedOrigins.push(passthrough)
     ownPids.push(passthrough.pid, ...passthrough.workerPids)
     log(`${PASSTHROUGH} on port ${passthrough.port} (master ${passthrough.pid}, workers ${passthrough.workerPids.join(' ')})`)
+  }
+
+  let barePingora = null
+  if (runsPhase('pingora')) {
+    barePingora = await startPingoraFloor(tools.pingoraFloor, { originPort: nginx.port, threads: 1 })
+    startedOrigins.push(barePingora)
+    ownPids.push(barePingora.pid)
+    log(`${BARE_PINGORA} on port ${barePingora.port} (pid ${barePingora.pid})`)
   }
 
   let s3s = null
@@ -634,7 +644,20 @@ async function main() {
           originPids: nginxWorkers,
         }),
       )
-  const fastTargets = runsFast ? [direct, ...passthroughTargets, ...fastProxyTargets] : []
+  const barePingoraTargets = !barePingora
+    ? []
+    : [
+        makeTarget({
+          name: BARE_PINGORA,
+          kind: 'nginx',
+          port: barePingora.port,
+          keys: CLIENT,
+          bucket: FAST_BUCKET,
+          pid: barePingora.pid,
+          originPids: nginxWorkers,
+        }),
+      ]
+  const fastTargets = runsFast ? [direct, ...passthroughTargets, ...barePingoraTargets, ...fastProxyTargets] : []
   // nginx passes the body through unchecked, so it has no column in the SHA-256 scenario.
   const shaTargets = runsPhase('throughput') ? [direct, ...fastProxyTargets] : []
   const s3sTargets = !s3s
@@ -810,6 +833,7 @@ async function main() {
     }
     for (const proxy of proxies) results.proxyExit[`proxy t${proxy.threads}`] = await stopProxy(proxy)
     if (passthrough) await passthrough.stop()
+    if (barePingora) await barePingora.stop()
     await nginx.stop()
     if (s3s) await s3s.stop()
   }
@@ -844,7 +868,7 @@ function report({ machine, results, proxies, nginxErrors, otherCpuAtStartPct }) 
   const references = []
   const rows = []
   const referencesOf = {
-    fast: Object.values(results.fast).some((byTarget) => byTarget[PASSTHROUGH]) ? [PASSTHROUGH] : [],
+    fast: [PASSTHROUGH, BARE_PINGORA].filter((name) => Object.values(results.fast).some((byTarget) => byTarget[name])),
     s3s: [],
   }
   const cpuText = (r) =>
@@ -1005,7 +1029,7 @@ function report({ machine, results, proxies, nginxErrors, otherCpuAtStartPct }) 
     ),
     ...section(
       '## CPU during each load (% of one core: proxy/origin/client/other (estimate)/steal)',
-      referencesOf.fast.length ? `For ${PASSTHROUGH}, "proxy" is its nginx worker.` : '',
+      referencesOf.fast.length ? `For ${PASSTHROUGH}, "proxy" is its nginx worker; for ${BARE_PINGORA}, its process.` : '',
       ['scenario', ...cpuNames],
       cpuRows,
     ),
@@ -1025,7 +1049,7 @@ function report({ machine, results, proxies, nginxErrors, otherCpuAtStartPct }) 
     targets: TARGETS,
     results,
     verdicts,
-    passthroughReference: references,
+    references,
     otherCpuAtStartPct,
     warnings,
     nginxErrors,

@@ -85,12 +85,25 @@ export function ensureDebianPackages(packages) {
 }
 
 /**
+ * Builds the bare pingora proxy of bench/pingora-floor.rs (a cargo example of
+ * this crate, sharing its target folder) and returns the binary's path.
+ * cargo returns at once when it is up to date.
+ */
+export function buildPingoraFloor() {
+  const cmakeBin = ensureCmake()
+  const env = cmakeBin ? { ...process.env, PATH: `${cmakeBin}:${process.env.PATH}` } : process.env
+  run('cargo', ['build', '--release', '--quiet', '--example', 'pingora-floor'], { cwd: root, env })
+  return join(root, 'target', 'release', 'examples', 'pingora-floor')
+}
+
+/**
  * Installs what the benchmark runs besides the proxy: nginx (the fast origin)
- * and wrk (the load generator) from Debian, and s3s-fs. Returns their paths.
+ * and wrk (the load generator) from Debian, s3s-fs, and the bare pingora
+ * proxy. Returns their paths.
  */
 export function ensureBenchTools() {
   ensureApt({ nginx: 'nginx', wrk: 'wrk' })
   ensureDebianPackages(['libnginx-mod-http-lua'])
   const locate = (command) => execFileSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).trim()
-  return { nginx: locate('nginx'), wrk: locate('wrk'), s3sFs: ensureS3sFs() }
+  return { nginx: locate('nginx'), wrk: locate('wrk'), s3sFs: ensureS3sFs(), pingoraFloor: buildPingoraFloor() }
 }
