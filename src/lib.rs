@@ -5,12 +5,7 @@
 // Under `cargo test` napi-derive registers nothing, so the exported items look unused.
 #![cfg_attr(test, allow(dead_code))]
 
+mod allocator;
 mod bindings;
 mod logging;
 mod proxy;
-
-/// mimalloc serves the many short-lived allocations of each proxied request
-/// (headers, body pieces, futures) faster than the system allocator. It
-/// manages only this addon's Rust allocations, not Node's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

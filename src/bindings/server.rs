@@ -66,6 +66,7 @@ pub fn start_server<'env>(
     config: Object<'env>,
 ) -> napi::Result<PromiseRaw<'env, ProxyServer>> {
     logging::init();
+    crate::allocator::configure();
     let invalid = |error: osp_core::config::ConfigError| StartError {
         code: "ERR_INVALID_CONFIG",
         message: error.to_string(),

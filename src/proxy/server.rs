@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use osp_core::config::ProxyConfig;
 use parking_lot::Mutex;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::proxy::http_proxy_service;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Fds;
@@ -26,6 +27,10 @@ use super::tls::{backend_trust, listener_settings, BackendTrust};
 /// How long `close()` waits for the accept loops to stop once the in-flight
 /// requests are done (or the grace period is over).
 const LISTENER_STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Read buffer of each client connection, in bytes: room for a request head
+/// with large headers in one read.
+const CLIENT_READ_BUFFER: usize = 16 * 1024;
 
 /// Why a server could not start.
 #[derive(Debug)]
@@ -99,13 +104,17 @@ impl RunningServer {
         if let Some((address, listener)) = http_listener {
             let key = address.to_string();
             fds.add(key.clone(), listener.into_raw_fd());
-            service.add_tcp(&key);
+            service.add_listener(ListenerConfig::tcp(&key).l4_buffer(client_buffers()));
             addresses.push(key);
         }
         if let (Some((address, listener)), Some(settings)) = (https_listener, tls_settings) {
             let key = address.to_string();
             fds.add(key.clone(), listener.into_raw_fd());
-            service.add_tls_with_settings(&key, None, settings);
+            service.add_listener(
+                ListenerConfig::tcp(&key)
+                    .tls(settings)
+                    .l4_buffer(client_buffers()),
+            );
             addresses.push(key);
         }
         let (shutdown, shutdown_watch) = watch::channel(false);
@@ -188,6 +197,14 @@ fn backend_trust_by_bucket(
 
 /// Binds a non-blocking listening socket; pingora's accept loop hangs a
 /// worker on a blocking one.
+/// Returns the buffer sizes of client connections. pingora reserves a
+/// 64 KiB read buffer per connection by default, which only request heads
+/// go through: body reads of 64 KiB bypass any buffer that is not larger. A
+/// smaller buffer keeps idle and streaming connections cheap.
+fn client_buffers() -> L4BufferSettings {
+    L4BufferSettings::default().read(CLIENT_READ_BUFFER)
+}
+
 fn bind(address: SocketAddr) -> Result<(SocketAddr, TcpListener), StartError> {
     let listener = TcpListener::bind(address).map_err(|error| bind_error(address, &error))?;
     listener
