@@ -49,6 +49,28 @@ struct DecisionKey {
     source_ip: String,
 }
 
+impl DecisionKey {
+    fn new(token: &str, request: &RequestInfo) -> Self {
+        let mut query = request.query.clone();
+        query.sort();
+        Self {
+            token: token.to_string(),
+            bucket: request.bucket.clone(),
+            operation: request.operation.clone(),
+            key: request.key.clone(),
+            query,
+            source_ip: request.source_ip.clone(),
+        }
+    }
+}
+
+/// Returns whether a decision on `request` may be cached: the bucket's ttl
+/// is not zero, and the request names no other objects (a copy source, a
+/// list of keys to delete), which are decided afresh every time.
+fn is_cacheable(request: &RequestInfo, ttl: Duration) -> bool {
+    !ttl.is_zero() && request.copy_source.is_none() && request.delete_keys.is_none()
+}
+
 pub struct Decisions {
     pub hooks: Hooks,
     allowed: Cache<DecisionKey, Timed<bool>>,
@@ -81,6 +103,17 @@ impl Decisions {
         self.hooks.validator.is_some()
     }
 
+    /// Returns the cached decision on whether `token` may make `request`,
+    /// or None when the validator has to be asked. Checking first lets the
+    /// caller copy the request headers for the validator only on a miss.
+    pub async fn cached(&self, token: &str, request: &RequestInfo, ttl: Duration) -> Option<bool> {
+        if !self.has_validator() || !is_cacheable(request, ttl) {
+            return None;
+        }
+        let key = DecisionKey::new(token, request);
+        self.allowed.get(&key).await.map(|decision| decision.value)
+    }
+
     /// Asks the validator whether `token` may make `request`; true when no
     /// validator is configured. Requests that name other objects (a copy
     /// source, a list of keys to delete) are decided afresh every time.
@@ -93,21 +126,10 @@ impl Decisions {
         let Some(validator) = self.hooks.validator.as_deref() else {
             return Ok(true);
         };
-        let cacheable =
-            !ttl.is_zero() && request.copy_source.is_none() && request.delete_keys.is_none();
-        if !cacheable {
+        if !is_cacheable(request, ttl) {
             return validator.validate(token, &request.bucket, request).await;
         }
-        let mut query = request.query.clone();
-        query.sort();
-        let key = DecisionKey {
-            token: token.to_string(),
-            bucket: request.bucket.clone(),
-            operation: request.operation.clone(),
-            key: request.key.clone(),
-            query,
-            source_ip: request.source_ip.clone(),
-        };
+        let key = DecisionKey::new(token, request);
         let decision = self
             .allowed
             .try_get_with(key, async {

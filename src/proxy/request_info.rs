@@ -24,9 +24,9 @@ pub struct RequestInfoInput<'a> {
     pub operation: &'a str,
     pub source_ip: String,
     pub delete_keys: Option<Vec<String>>,
-    /// Copies query and headers; only a validator reads them, so requests
-    /// without one skip the copies.
-    pub with_query_and_headers: bool,
+    /// Copies the query; only a validator reads it, so requests without one
+    /// skip the copy. Headers are copied by [`with_headers`] when needed.
+    pub with_query: bool,
 }
 
 pub fn request_info(input: RequestInfoInput<'_>) -> Result<RequestInfo, S3Error> {
@@ -40,18 +40,10 @@ pub fn request_info(input: RequestInfoInput<'_>) -> Result<RequestInfo, S3Error>
         }
         None => None,
     };
-    let (query, headers) = if input.with_query_and_headers {
-        let headers = header
-            .headers
-            .iter()
-            .filter(|(name, _)| !HIDDEN_HEADERS.contains(&name.as_str()))
-            .filter_map(|(name, value)| {
-                Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
-            })
-            .collect();
-        (decoded_query(input.raw_query.unwrap_or("")), headers)
+    let query = if input.with_query {
+        decoded_query(input.raw_query.unwrap_or(""))
     } else {
-        (Vec::new(), Vec::new())
+        Vec::new()
     };
     Ok(RequestInfo {
         method: header.method.as_str().to_string(),
@@ -59,11 +51,26 @@ pub fn request_info(input: RequestInfoInput<'_>) -> Result<RequestInfo, S3Error>
         key: input.target.key.clone(),
         operation: input.operation.to_string(),
         query,
-        headers,
+        headers: Vec::new(),
         source_ip: input.source_ip,
         copy_source,
         delete_keys: input.delete_keys,
     })
+}
+
+/// Copies the request headers that a validator may see into `info`. A
+/// decision found in the cache does not need them, so the copy waits until
+/// the validator is called.
+pub fn with_headers(mut info: RequestInfo, header: &RequestHeader) -> RequestInfo {
+    info.headers = header
+        .headers
+        .iter()
+        .filter(|(name, _)| !HIDDEN_HEADERS.contains(&name.as_str()))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+        })
+        .collect();
+    info
 }
 
 /// Decodes query parameters once; `+` stays a plus sign, as S3 reads it.
@@ -107,9 +114,10 @@ mod tests {
             operation: "GetObject",
             source_ip: "127.0.0.1".into(),
             delete_keys: None,
-            with_query_and_headers: true,
+            with_query: true,
         })
         .unwrap();
+        let info = with_headers(info, &header);
         assert_eq!(info.query, vec![("prefix".to_string(), "a/b".to_string())]);
         assert!(info.headers.iter().all(|(name, _)| name != "authorization"));
         assert!(info

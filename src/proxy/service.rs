@@ -26,7 +26,7 @@ use super::errors::{log_failure, s3_error_for};
 use super::hooks::{BackendCredentials, Hooks, RequestInfo};
 use super::iam::IamClient;
 use super::request::{ParsedRequest, RequestPlan};
-use super::request_info::{request_info, RequestInfoInput};
+use super::request_info::{request_info, with_headers, RequestInfoInput};
 use super::route::{backend_peer, BackendAuth, Resolver, Route};
 use super::tls::BackendTrust;
 use super::upstream::rewrite_for_backend;
@@ -135,7 +135,7 @@ impl S3Proxy {
             operation: &ctx.operation,
             source_ip: source_ip(session),
             delete_keys: None,
-            with_query_and_headers: state.decisions.has_validator(),
+            with_query: state.decisions.has_validator(),
         })?;
         if let Some(source) = &info.copy_source {
             self.check_copy_source(&bucket, &source.bucket)?;
@@ -177,9 +177,19 @@ impl S3Proxy {
         }
 
         if decided_later {
+            let info = with_headers(info, session.req_header());
             ctx.pending_delete = Some(PendingDelete::new(token.clone(), info, bucket.ttl));
-        } else if !state.decisions.allowed(&token, &info, bucket.ttl).await? {
-            return Err(S3Error::access_denied("Access Denied").into());
+        } else if state.decisions.has_validator() {
+            let allowed = match state.decisions.cached(&token, &info, bucket.ttl).await {
+                Some(allowed) => allowed,
+                None => {
+                    let info = with_headers(info, session.req_header());
+                    state.decisions.allowed(&token, &info, bucket.ttl).await?
+                }
+            };
+            if !allowed {
+                return Err(S3Error::access_denied("Access Denied").into());
+            }
         }
         let backend_auth = match state
             .decisions
