@@ -44,10 +44,10 @@ export interface BucketConfig {
   ttl?: number
   /** PEM CA certificates that this backend's TLS certificate is verified against, instead of the server's caCert or the platform trust store.  */
   caCert?: string | Buffer
-  /** * How aws-chunked (streaming) uploads reach this backend: 'decode' (default) sends the
-   * verified bytes as a plain body with the decoded length, which every backend takes;
-   * 'passthrough' keeps the client's streaming mode, framed again in 64 KiB chunks and
-   * re-signed with the backend's key, with the trailer checksum passed on, for backends
+  /** * The form in which aws-chunked (streaming) uploads reach this backend. 'decode' (default)
+   * sends the verified bytes as a plain body with the decoded length, which every backend takes.
+   * 'passthrough' keeps the client's streaming mode: the body is framed again in 64 KiB chunks,
+   * re-signed with the backend's key, and the trailer checksum is passed on, for backends
    * that store checksums.
    */
   streamingUploads?: 'decode' | 'passthrough'

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 
-import { S3Client } from '@aws-sdk/client-s3'
+import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3'
 
 const require = createRequire(import.meta.url)
 
@@ -266,6 +266,22 @@ export function makeClient(port, { accessKey = CLIENT_AK, secretKey = CLIENT_SK,
     maxAttempts: 1,
     ...options,
   })
+}
+
+/** Downloads an object with `client` and returns its bytes. */
+export async function getObjectBytes(client, bucket, key) {
+  const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+  return readAll(out.Body)
+}
+
+/**
+ * Asserts that HEAD of the object returns 404 through `client` and that
+ * s3s-fs (`backend`, from startBackend) has no file for it.
+ */
+export async function assertNotStored(client, backend, bucket, key) {
+  const err = await errorOf(() => client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })))
+  assert.equal(statusOf(err), 404, `HEAD ${key}: ${statusOf(err)} ${err?.name}`)
+  assert.equal(backend.hasObject(bucket, key), false)
 }
 
 /**

@@ -17,7 +17,6 @@ import { after, before, describe, test } from 'node:test'
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
-  GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
 } from '@aws-sdk/client-s3'
@@ -34,14 +33,13 @@ import {
   HOST,
   assertS3Error,
   bucketConfig,
-  errorOf,
+  assertNotStored,
+  getObjectBytes,
   httpRequest,
   makeClient,
-  readAll,
   sha256,
   startBackend,
   startProxy,
-  statusOf,
 } from './helpers.mjs'
 
 const PASSTHROUGH = 'passthrough-bucket'
@@ -86,21 +84,12 @@ describe('streamingUploads passthrough', { timeout: 180_000 }, () => {
   const send = (request) =>
     httpRequest({ port: proxy.httpPort, method: 'PUT', path: request.path, headers: request.headers, body: request.body })
 
-  async function getBytes(bucket, key) {
-    const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
-    return readAll(out.Body)
-  }
+  const getBytes = (bucket, key) => getObjectBytes(client, bucket, key)
 
-  /** HEAD with checksum mode on: the checksums s3s-fs stored with the object. */
+  /** Sends HEAD with checksum mode on, which returns the checksums s3s-fs stored. */
   const head = (bucket, key) => client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }))
 
-  async function assertNotStored(bucket, key) {
-    const err = await errorOf(() => head(bucket, key))
-    assert.equal(statusOf(err), 404, `HEAD ${key}: ${statusOf(err)} ${err.name}`)
-    assert.equal(backend.hasObject(bucket, key), false)
-  }
-
-  /** The request the proxy sent to the backend for `key`. */
+  /** Returns the one PUT of `key` that the proxy sent to the backend. */
   function backendRequest(bucket, key) {
     const found = relay.requests().filter((request) => request.method === 'PUT' && request.target.startsWith(`/${bucket}/${key}`))
     assert.equal(found.length, 1, `one PUT of ${key} reached the backend`)
@@ -196,6 +185,6 @@ describe('streamingUploads passthrough', { timeout: 180_000 }, () => {
     const data = randomBytes(1000)
     const request = chunkedUpload({ host, path: `/${PASSTHROUGH}/bad/no-length.bin`, data, mode: STREAMING_UNSIGNED_TRAILER, decodedLength: null })
     assertS3Error(await send(request), 411, 'MissingContentLength')
-    await assertNotStored(PASSTHROUGH, 'bad/no-length.bin')
+    await assertNotStored(client, backend, PASSTHROUGH, 'bad/no-length.bin')
   })
 })

@@ -38,11 +38,12 @@ import {
   CLIENT_SK,
   HOST,
   REGION,
+  assertNotStored as assertNotStoredIn,
   assertS3Error,
   bucketConfig,
   captureRequests,
   cosMapFor,
-  errorOf,
+  getObjectBytes,
   makeClient,
   parseS3Error,
   readAll,
@@ -50,7 +51,6 @@ import {
   signRequest,
   startBackend,
   startProxy,
-  statusOf,
 } from './helpers.mjs'
 import { makeCertificates } from './tls.mjs'
 
@@ -578,16 +578,8 @@ for (const streamingUploads of ['decode', 'passthrough']) {
     /** Returns random bytes for three 64 KiB chunks and a shorter fourth one. */
     const payload = () => randomBytes(3 * 64 * KiB + 1000)
 
-    async function getBytes(key) {
-      const out = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))
-      return readAll(out.Body)
-    }
-
-    async function assertNotStored(key) {
-      const err = await errorOf(() => client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key })))
-      assert.equal(statusOf(err), 404, `HEAD ${key}: ${statusOf(err)} ${err.name}`)
-      assert.equal(backend.hasObject(BUCKET, key), false)
-    }
+    const getBytes = (key) => getObjectBytes(client, BUCKET, key)
+    const assertNotStored = (key) => assertNotStoredIn(client, backend, BUCKET, key)
 
     const send = (request, extra = {}) => exchange({ port: proxy.httpPort, path: request.path, headers: request.headers, body: request.body, ...extra })
 

@@ -211,11 +211,11 @@ pub struct BucketConfig {
     /// Add Content-MD5 to DeleteObjects requests that lack it, for backends
     /// that require it.
     pub add_content_md5: bool,
-    /// How aws-chunked uploads are forwarded.
+    /// The form in which aws-chunked uploads reach the backend.
     pub streaming_uploads: StreamingUploads,
 }
 
-/// How a bucket's backend receives aws-chunked (streaming) uploads.
+/// The form in which a bucket's backend receives aws-chunked (streaming) uploads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StreamingUploads {
     /// Plain decoded bytes with the decoded length; every backend takes them.

@@ -115,14 +115,15 @@ impl BodyCheck {
             checksum.running.update(&payload);
         }
         let mut framed = BytesMut::new();
-        let forward = match self.encoder.as_mut() {
-            Some(encoder) => {
-                encoder.push(&payload, &mut framed);
-                framed.split().freeze()
-            }
-            None => payload,
-        };
+        if let Some(encoder) = self.encoder.as_mut() {
+            encoder.push(&payload, &mut framed);
+        }
         if !end_of_stream {
+            let forward = if self.encoder.is_some() {
+                framed.freeze()
+            } else {
+                payload
+            };
             *body = Some(if forward.is_empty() {
                 Bytes::new()
             } else {
@@ -133,14 +134,11 @@ impl BodyCheck {
         let trailer = self.verify_end()?;
         let forward = match self.encoder.as_mut() {
             Some(encoder) => {
-                framed.extend_from_slice(&forward);
-                encoder.finish(
-                    trailer.as_ref().map(|(_, value)| value.as_str()),
-                    &mut framed,
-                )?;
+                let checksum_value = trailer.as_ref().map(|(_, value)| value.as_str());
+                encoder.finish(checksum_value, &mut framed)?;
                 framed.freeze()
             }
-            None => forward,
+            None => payload,
         };
         *body = Some(join(self.held.take(), forward));
         Ok(())

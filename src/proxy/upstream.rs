@@ -362,6 +362,7 @@ mod tests {
         )
         .unwrap()
         .expect("the body is framed again");
+
         let headers = &upstream.headers;
         assert_eq!(
             headers["x-amz-content-sha256"],
@@ -374,6 +375,7 @@ mod tests {
             headers["content-length"],
             encoder.encoded_len(70_000).to_string().as_str()
         );
+
         let authorization = headers["authorization"].to_str().unwrap();
         assert!(
             authorization.contains("x-amz-decoded-content-length;x-amz-trailer"),
